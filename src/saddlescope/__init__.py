@@ -1,0 +1,59 @@
+"""saddlescope: is training stuck at a minimum or a saddle, and which way is out?
+
+Everything is a function of one flat parameter vector θ. Wrap a model, a loss and data in an
+:class:`Objective`, then ask at any θ for the spectrum, the verdict and the way out:
+
+>>> import torch
+>>> from saddlescope import Objective, classify, find_critical_point, toy
+>>> model, loss_fn, data = toy.worked_example(w1=1.1, w2=1.2)   # y = w1·w2·x, (x, ŷ) = (1, 1)
+>>> obj = Objective(model, loss_fn, data, dtype=torch.float64)
+>>> cp = classify(obj, torch.zeros(2))                            # the origin
+>>> cp.kind, cp.index, cp.minimum_ratio, cp.spectrum.eigenvalues.tolist()
+('saddle', 0.5, 0.5, [-2.0, 2.0])
+>>> search = find_critical_point(obj, obj.theta0)                 # Newton-MR from θ0
+>>> search.converged, classify(obj, search.theta, loss_lower_bound=0.0).kind
+(True, 'minimum')
+"""
+
+from saddlescope import toy
+from saddlescope.critical import (
+    CriticalPoint,
+    CriticalPointSearch,
+    Probe,
+    SearchStep,
+    classify,
+    find_critical_point,
+    gradient_flatness,
+)
+from saddlescope.errors import (
+    HessianTooLargeError,
+    InvalidInputError,
+    NonFiniteError,
+    SaddlescopeError,
+)
+from saddlescope.objective import HessianLinearOperator, HessianOperator, Objective
+from saddlescope.spectrum import Spectrum, default_rtol, hessian_spectrum, spectrum_from_matrix
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CriticalPoint",
+    "CriticalPointSearch",
+    "HessianLinearOperator",
+    "HessianOperator",
+    "HessianTooLargeError",
+    "InvalidInputError",
+    "NonFiniteError",
+    "Objective",
+    "Probe",
+    "SaddlescopeError",
+    "SearchStep",
+    "Spectrum",
+    "classify",
+    "default_rtol",
+    "find_critical_point",
+    "gradient_flatness",
+    "hessian_spectrum",
+    "spectrum_from_matrix",
+    "toy",
+]

@@ -1,0 +1,269 @@
+"""Eigenvalues of the Hessian, and their signs at a stated tolerance.
+
+Two paths, one result type (:class:`Spectrum`):
+
+* **dense** — ``torch.linalg.eigh`` (or ``eigvalsh`` when no vectors are wanted) of the full
+  Hessian, when it fits the objective's memory budget: every eigenvalue, hence exact counts
+  n₊, n₋, n₀, the index n₋/n and the minimum ratio n₊/n.
+* **lanczos** — the k extreme eigenpairs by SciPy's ``eigsh`` (implicitly restarted Lanczos,
+  ARPACK) on the Hessian as a ``LinearOperator``: Hessian-vector products only, for models whose
+  Hessian does not fit. Each pair comes with its residual ‖Hv − λv‖.
+
+"Zero" always means |λ| ≤ tol with tol = max(atol, rtol·max|λ|); the tolerance travels with the
+result. Default rtol by dtype: float64 1e-6, float32 1e-3, half precision 1e-2.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from scipy.sparse.linalg import eigsh
+from torch import Tensor
+
+from saddlescope.errors import HessianTooLargeError, InvalidInputError, check_choice, check_positive
+from saddlescope.objective import Objective
+
+__all__ = ["Spectrum", "default_rtol", "hessian_spectrum", "spectrum_from_matrix"]
+
+Which = Literal["both", "smallest", "largest"]
+Method = Literal["auto", "dense", "lanczos"]
+DEFAULT_K = 6
+
+
+def default_rtol(dtype: torch.dtype) -> float:
+    """The relative eigenvalue tolerance used when none is given: ~√ε of the dtype, rounded up."""
+    return {torch.float64: 1e-6, torch.float32: 1e-3}.get(dtype, 1e-2)
+
+
+def resolve_tolerances(rtol: float | None, atol: float, dtype: torch.dtype) -> tuple[float, float]:
+    """Validate (rtol, atol), filling rtol from :func:`default_rtol`."""
+    rtol = default_rtol(dtype) if rtol is None else check_positive("rtol", rtol, allow_zero=True)
+    atol = check_positive("atol", atol, allow_zero=True)
+    if rtol >= 1:
+        raise InvalidInputError(f"rtol must be < 1 (a fraction of max|λ|), got {rtol}")
+    return rtol, atol
+
+
+@dataclass(frozen=True, eq=False)
+class Spectrum:
+    """Hessian eigenvalues (ascending) with the tolerance that decides their signs.
+
+    ``eigenvectors[:, i]`` (when kept) belongs to ``eigenvalues[i]``. For a ``lanczos`` spectrum
+    only the computed extremes are held (``complete`` is False) and the counts are over those.
+    """
+
+    eigenvalues: Tensor
+    eigenvectors: Tensor | None
+    num_params: int
+    method: str
+    hvps: int
+    rtol: float
+    atol: float
+    residuals: Tensor | None = None
+
+    @property
+    def complete(self) -> bool:
+        """True when every eigenvalue of the n×n Hessian is held."""
+        return self.eigenvalues.numel() == self.num_params
+
+    @property
+    def tolerance(self) -> float:
+        """The absolute threshold: |λ| ≤ tolerance counts as zero."""
+        scale = float(self.eigenvalues.abs().max()) if self.eigenvalues.numel() else 0.0
+        return max(self.atol, self.rtol * scale)
+
+    @property
+    def n_pos(self) -> int:
+        return int((self.eigenvalues > self.tolerance).sum())
+
+    @property
+    def n_neg(self) -> int:
+        return int((self.eigenvalues < -self.tolerance).sum())
+
+    @property
+    def n_zero(self) -> int:
+        return self.eigenvalues.numel() - self.n_pos - self.n_neg
+
+    @property
+    def min(self) -> float:
+        return float(self.eigenvalues[0])
+
+    @property
+    def max(self) -> float:
+        return float(self.eigenvalues[-1])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "num_params": self.num_params,
+            "complete": self.complete,
+            "eigenvalues": self.eigenvalues.tolist(),
+            "residuals": None if self.residuals is None else self.residuals.tolist(),
+            "hvps": self.hvps,
+            "rtol": self.rtol,
+            "atol": self.atol,
+            "tolerance": self.tolerance,
+            "n_pos": self.n_pos,
+            "n_neg": self.n_neg,
+            "n_zero": self.n_zero,
+        }
+
+    def __str__(self) -> str:
+        held = "all" if self.complete else f"{self.eigenvalues.numel()} extreme"
+        return (
+            f"Spectrum({self.method}, {held} of n={self.num_params}): λ ∈ [{self.min:.6g}, "
+            f"{self.max:.6g}]; n+={self.n_pos} n-={self.n_neg} n0={self.n_zero} at "
+            f"|λ| ≤ {self.tolerance:.3g} (rtol={self.rtol:g}, atol={self.atol:g}); {self.hvps} HVPs"
+        )
+
+
+def spectrum_from_matrix(
+    H: Tensor,
+    *,
+    rtol: float | None = None,
+    atol: float = 0.0,
+    eigenvectors: bool = True,
+    hvps: int = 0,
+) -> Spectrum:
+    """The full spectrum of a symmetric matrix H (any source) as a :class:`Spectrum`."""
+    rtol, atol = resolve_tolerances(rtol, atol, H.dtype)
+    if eigenvectors:
+        values, vectors = torch.linalg.eigh(H)
+    else:
+        values, vectors = torch.linalg.eigvalsh(H), None
+    return Spectrum(
+        eigenvalues=values.detach().to("cpu", torch.float64),
+        eigenvectors=None if vectors is None else vectors.detach(),
+        num_params=H.shape[0],
+        method="dense",
+        hvps=hvps,
+        rtol=rtol,
+        atol=atol,
+    )
+
+
+def hessian_spectrum(
+    obj: Objective,
+    theta: Tensor,
+    *,
+    k: int | None = None,
+    which: Which = "both",
+    method: Method = "auto",
+    eigenvectors: bool = True,
+    rtol: float | None = None,
+    atol: float = 0.0,
+    lanczos_tol: float = 1e-10,
+    max_hvps: int | None = None,
+    seed: int = 0,
+) -> Spectrum:
+    """Eigenvalues (and eigenvectors) of H(θ): all of them densely, or k extremes by Lanczos.
+
+    ``method="auto"`` takes the dense path when ``k`` is None and the dense Hessian fits the
+    objective's memory budget, and Lanczos otherwise (with k = 6 when not given). ``which``
+    picks the end for Lanczos: ``"largest"`` (algebraically), ``"smallest"`` (most negative) or
+    ``"both"`` (k from each end). ``lanczos_tol`` is ARPACK's relative accuracy of each
+    eigenvalue; the residual ‖Hv − λv‖ of every returned pair is measured and reported.
+
+    >>> from saddlescope import hessian_spectrum, toy
+    >>> obj = toy.worked_example_objective()
+    >>> hessian_spectrum(obj, torch.zeros(2)).eigenvalues.tolist()
+    [-2.0, 2.0]
+    """
+    check_choice("method", method, ("auto", "dense", "lanczos"))
+    check_choice("which", which, ("both", "smallest", "largest"))
+    rtol, atol = resolve_tolerances(rtol, atol, obj.dtype)
+    theta = obj.check_theta(theta)
+    n = obj.num_params
+    if k is not None and (not isinstance(k, int) or isinstance(k, bool) or k < 1):
+        raise InvalidInputError(f"k must be a positive integer (eigenpairs per end), got {k!r}")
+
+    if method == "auto":
+        try:
+            obj.check_dense_fits()
+            fits = True
+        except HessianTooLargeError:
+            fits = False
+        method = "dense" if (k is None and fits) else "lanczos"
+    per_end = k if k is not None else DEFAULT_K
+    ends = 2 if which == "both" else 1
+    if method == "lanczos" and per_end * ends >= n - 1:
+        obj.check_dense_fits()  # ARPACK needs k < n - 1; so small a problem is dense anyway
+        method = "dense_select"
+
+    if method in ("dense", "dense_select"):
+        full = spectrum_from_matrix(
+            obj.hessian(theta), rtol=rtol, atol=atol, eigenvectors=eigenvectors, hvps=n
+        )
+        if method == "dense" or k is None:
+            return full
+        return _select(full, per_end, which)
+    return _lanczos(
+        obj, theta, per_end, which, eigenvectors, rtol, atol, lanczos_tol, max_hvps, seed
+    )
+
+
+def _select(full: Spectrum, k: int, which: Which) -> Spectrum:
+    n = full.eigenvalues.numel()
+    idx = {
+        "smallest": list(range(min(k, n))),
+        "largest": list(range(max(0, n - k), n)),
+        "both": sorted(set(range(min(k, n))) | set(range(max(0, n - k), n))),
+    }[which]
+    ix = torch.tensor(idx)
+    return Spectrum(
+        eigenvalues=full.eigenvalues[ix],
+        eigenvectors=None
+        if full.eigenvectors is None
+        else full.eigenvectors[:, ix.to(full.eigenvectors.device)],
+        num_params=full.num_params,
+        method="dense",
+        hvps=full.hvps,
+        rtol=full.rtol,
+        atol=full.atol,
+        residuals=None,
+    )
+
+
+def _lanczos(
+    obj: Objective,
+    theta: Tensor,
+    k: int,
+    which: Which,
+    want_vectors: bool,
+    rtol: float,
+    atol: float,
+    lanczos_tol: float,
+    max_hvps: int | None,
+    seed: int,
+) -> Spectrum:
+    check_positive("lanczos_tol", lanczos_tol, allow_zero=True)
+    op = obj.linear_operator(theta)
+    n = obj.num_params
+    v0 = np.random.default_rng(seed).standard_normal(n).astype(op.dtype)
+    maxiter = None if max_hvps is None else max(1, int(max_hvps))
+    values: list[np.ndarray] = []
+    vectors: list[np.ndarray] = []
+    for end in ("SA", "LA") if which == "both" else ("SA" if which == "smallest" else "LA",):
+        w, v = eigsh(op, k=k, which=end, tol=lanczos_tol, v0=v0, maxiter=maxiter)
+        values.append(w)
+        vectors.append(v)
+    w = np.concatenate(values)
+    V = np.concatenate(vectors, axis=1)
+    order = np.argsort(w)
+    w, V = w[order], V[:, order]
+    V_t = torch.from_numpy(np.ascontiguousarray(V)).to(device=obj.device, dtype=obj.dtype)
+    w_t = torch.from_numpy(w).to(device=obj.device, dtype=obj.dtype)
+    residuals = torch.linalg.vector_norm(op.op @ V_t - V_t * w_t, dim=0)
+    return Spectrum(
+        eigenvalues=torch.from_numpy(w.astype(np.float64)),
+        eigenvectors=V_t if want_vectors else None,
+        num_params=n,
+        method="lanczos",
+        hvps=op.num_products,
+        rtol=rtol,
+        atol=atol,
+        residuals=residuals.to("cpu", torch.float64),
+    )

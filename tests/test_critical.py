@@ -1,0 +1,132 @@
+"""Classification against functions whose critical points are known; the searches."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from conftest import classification_data, make_mlp
+from saddlescope import Objective, classify, find_critical_point, gradient_flatness, toy
+
+F64 = torch.float64
+
+
+def field(f, w0=(0.0, 0.0)):
+    return toy.scalar_objective(f, list(w0))
+
+
+@pytest.mark.parametrize(
+    ("f", "kind", "strict", "counts"),
+    [
+        (lambda w: w[0] ** 2 + 3 * w[1] ** 2, "minimum", True, (2, 0, 0)),
+        (lambda w: -(w[0] ** 2) - w[1] ** 2, "maximum", True, (0, 2, 0)),
+        (lambda w: w[0] ** 2 - w[1] ** 2, "saddle", True, (1, 1, 0)),
+        (lambda w: w[0] ** 2 + w[1] ** 4, "minimum", False, (1, 0, 1)),
+        (lambda w: -(w[0] ** 2) - w[1] ** 4, "maximum", False, (0, 1, 1)),
+        (lambda w: w[0] ** 2 + w[1] ** 3, "saddle", False, (1, 0, 1)),  # higher-order saddle
+        (lambda w: w[0] ** 3 - 3 * w[0] * w[1] ** 2, "saddle", False, (0, 0, 2)),  # monkey saddle
+        (lambda w: w[0] ** 2 - w[1] ** 2 + 0 * w[0], "saddle", True, (1, 1, 0)),
+        (lambda w: w[0] ** 2 + 0 * w[1], "degenerate", False, (1, 0, 1)),  # flat valley
+    ],
+)
+def test_known_critical_points(f, kind, strict, counts):
+    obj = field(f)
+    cp = classify(obj, obj.theta0)
+    assert cp.kind == kind and cp.strict is strict, str(cp)
+    assert (cp.n_pos, cp.n_neg, cp.n_zero) == counts
+    if kind == "saddle":
+        u = cp.escape_direction
+        assert u is not None and float(torch.linalg.vector_norm(u)) == pytest.approx(1.0)
+        assert float(obj.loss(cp.theta + 0.1 * u)) < cp.loss  # the way out really goes down
+    else:
+        assert cp.escape_direction is None or kind == "maximum"
+
+
+def test_flat_valley_is_settled_by_a_lower_bound():
+    obj = field(lambda w: w[0] ** 2 + 0 * w[1])
+    cp = classify(obj, obj.theta0, loss_lower_bound=0.0)
+    assert cp.kind == "minimum" and cp.strict is False and "lower bound" in cp.resolution
+
+
+def test_higher_order_saddle_escapes_along_the_falling_side():
+    obj = field(lambda w: w[0] ** 2 + w[1] ** 3)
+    cp = classify(obj, obj.theta0)
+    assert cp.escape_curvature is None  # no negative eigenvalue: found by probing
+    assert torch.allclose(cp.escape_direction, torch.tensor([0.0, -1.0], dtype=F64), atol=1e-12)
+    assert any(p.verdict == "fall" for p in cp.probes)
+
+
+def test_not_critical_still_reports_the_spectrum():
+    obj = toy.worked_example_objective()
+    cp = classify(obj, torch.tensor([0.5, -0.3], dtype=F64))
+    assert cp.kind == "not-critical" and cp.strict is None
+    assert cp.spectrum.complete and cp.index is not None
+    assert "not a critical point" in cp.resolution
+    assert cp.to_dict()["kind"] == "not-critical"
+
+
+def test_grad_tol_decides_criticality():
+    obj = toy.worked_example_objective()
+    w = torch.tensor([1e-7, 0.0], dtype=F64)  # ‖g‖ = 2e-7
+    assert classify(obj, w).kind == "saddle"
+    assert classify(obj, w, grad_tol=1e-8).kind == "not-critical"
+
+
+def test_lanczos_classification_when_dense_does_not_fit():
+    model = make_mlp([3, 8, 2], "tanh", seed=1)
+    x, y = classification_data(30, 3, 2)
+    full = Objective(model, torch.nn.CrossEntropyLoss(), (x, y), dtype=F64)
+    res = find_critical_point(full, full.theta0)
+    small = Objective(model, torch.nn.CrossEntropyLoss(), (x, y), dtype=F64, memory_budget=1024)
+    exact = classify(full, res.theta)
+    approx = classify(small, res.theta, k=3)
+    assert approx.spectrum.method == "lanczos"
+    assert approx.index is None and approx.minimum_ratio is None
+    assert approx.kind == exact.kind
+
+
+def test_gradient_flat_point_is_reported_as_such():
+    # L = x² + y: g = (2x, 1) always has the component 1 in the null space of H = diag(2, 0).
+    obj = field(lambda w: w[0] ** 2 + w[1], (0.3, 0.0))
+    for method in ("newton-mr", "gradnorm"):
+        res = find_critical_point(obj, obj.theta0, method=method, max_steps=50)
+        assert not res.converged and res.status == "gradient-flat", str(res)
+        assert res.gradient_flat and res.flatness >= 0.5
+        assert res.grad_norm >= 1.0
+        assert abs(float(res.theta[1])) <= 10  # the step bound keeps θ from running off
+    flat, used = gradient_flatness(obj, torch.tensor([0.0, 0.0], dtype=F64))
+    assert flat == pytest.approx(1.0) and used > 0
+    sharp, _ = gradient_flatness(field(lambda w: w[0] ** 2 + w[1] ** 2), torch.tensor([0.3, 0.2]))
+    assert sharp < 1e-8
+
+
+def test_newton_mr_finds_a_critical_point_of_an_mlp():
+    model = make_mlp([3, 6, 2], "tanh", seed=2)
+    x, y = classification_data(25, 3, 2, seed=3)
+    obj = Objective(
+        model, torch.nn.MSELoss(), (x, torch.nn.functional.one_hot(y).double()), dtype=F64
+    )
+    res = find_critical_point(obj, obj.theta0, grad_tol=1e-9)
+    assert res.converged and res.grad_norm <= 1e-9
+    cp = classify(obj, res.theta)
+    assert cp.kind in {"minimum", "saddle", "degenerate"}
+    assert cp.grad_norm == pytest.approx(res.grad_norm, rel=1e-6, abs=1e-12)
+    assert cp.n_pos + cp.n_neg + cp.n_zero == obj.num_params
+
+
+def test_result_objects_print_and_serialise():
+    obj = toy.worked_example_objective()
+    res = find_critical_point(obj, torch.tensor([0.2, -0.1], dtype=F64))
+    assert "converged" in str(res) and res.to_dict()["converged"] is True
+    cp = classify(obj, res.theta)
+    text = str(cp)
+    assert "saddle" in text and "index 0.5" in text
+    d = cp.to_dict()
+    assert d["index"] == 0.5 and d["spectrum"]["n_neg"] == 1 and d["objective"]["num_params"] == 2
+
+
+def test_max_steps_zero_reports_without_moving():
+    obj = toy.worked_example_objective()
+    res = find_critical_point(obj, torch.tensor([0.5, -0.3], dtype=F64), max_steps=0)
+    assert res.steps == 0 and not res.converged and res.status in {"max-steps", "gradient-flat"}
+    assert torch.equal(res.theta, torch.tensor([0.5, -0.3], dtype=F64))

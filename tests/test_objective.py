@@ -1,0 +1,162 @@
+"""Objective against ground truth: dense columns, finite differences, batching, modes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from conftest import deepcopy
+from saddlescope import Objective, hessian_spectrum
+
+F64 = torch.float64
+
+
+def _objective(case, **kw):
+    model, loss_fn, data = case
+    return Objective(model, loss_fn, data, dtype=F64, **kw)
+
+
+def _theta(obj, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return obj.theta0 + 0.1 * torch.randn(obj.num_params, generator=g, dtype=F64)
+
+
+def test_hvp_equals_dense_columns_and_finite_differences(model_case):
+    obj = _objective(model_case)
+    theta = _theta(obj)
+    H = obj.hessian(theta)
+    g = torch.Generator().manual_seed(5)
+    for _ in range(3):
+        v = torch.randn(obj.num_params, generator=g, dtype=F64)
+        hv = obj.hvp(theta, v)
+        assert torch.allclose(hv, H @ v, rtol=1e-10, atol=1e-12)
+        eps = 1e-6
+        fd = (obj.grad(theta + eps * v) - obj.grad(theta - eps * v)) / (2 * eps)
+        assert torch.allclose(hv, fd, rtol=1e-5, atol=1e-7 * float(hv.abs().max()))
+    # Unit vectors give columns.
+    for j in (0, obj.num_params // 2, obj.num_params - 1):
+        e = torch.zeros(obj.num_params, dtype=F64)
+        e[j] = 1
+        assert torch.allclose(obj.hvp(theta, e), H[:, j], rtol=1e-10, atol=1e-12)
+
+
+def test_gradient_equals_finite_differences(model_case):
+    obj = _objective(model_case)
+    theta = _theta(obj, 1)
+    g = obj.grad(theta)
+    v = torch.randn(obj.num_params, generator=torch.Generator().manual_seed(2), dtype=F64)
+    eps = 1e-6
+    fd = (obj.loss(theta + eps * v) - obj.loss(theta - eps * v)) / (2 * eps)
+    assert float(g @ v) == pytest.approx(float(fd), rel=1e-6, abs=1e-9)
+
+
+def test_hessian_is_symmetric_before_and_after_symmetrisation(model_case):
+    obj = _objective(model_case)
+    theta = _theta(obj, 2)
+    n = obj.num_params
+    raw = obj.hessian_operator(theta) @ torch.eye(n, dtype=F64)  # columns straight from HVPs
+    assert torch.allclose(raw, raw.T, rtol=1e-10, atol=1e-12 * float(raw.abs().max()))
+    H = obj.hessian(theta)
+    assert torch.equal(H, H.T)
+    assert torch.allclose(H, raw, rtol=1e-10, atol=1e-12 * float(raw.abs().max()))
+
+
+@pytest.mark.parametrize("batch_size", [7, 5, 1])
+def test_batched_objective_equals_full_data(model_case, batch_size):
+    model, loss_fn, (x, y) = model_case
+    full = Objective(model, loss_fn, (x, y), dtype=F64)
+    loader = DataLoader(TensorDataset(x, y), batch_size=batch_size)  # uneven last batch
+    batched = Objective(model, loss_fn, loader, dtype=F64)
+    assert batched.num_batches == -(-x.shape[0] // batch_size)
+    theta = _theta(full, 3)
+    assert float(batched.loss(theta)) == pytest.approx(float(full.loss(theta)), rel=1e-13)
+    assert torch.allclose(batched.grad(theta), full.grad(theta), rtol=1e-11, atol=1e-13)
+    assert torch.allclose(batched.hessian(theta), full.hessian(theta), rtol=1e-10, atol=1e-12)
+    a = batched.linear_operator(theta)
+    v = np.random.default_rng(0).standard_normal(full.num_params)
+    assert np.allclose(a @ v, full.hvp(theta, torch.from_numpy(v)).numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_list_of_batches_and_losses_block(tanh_mlp):
+    model, loss_fn, (x, y) = tanh_mlp
+    obj = Objective(model, loss_fn, [(x[:3], y[:3]), (x[3:], y[3:])], dtype=F64)
+    thetas = torch.stack([_theta(obj, s) for s in range(4)])
+    expected = torch.stack([obj.loss(t) for t in thetas])
+    assert torch.allclose(obj.losses(thetas), expected, rtol=1e-13, atol=0)
+
+
+def test_theta0_and_unflatten_follow_named_parameters(cnn):
+    model, loss_fn, data = cnn
+    obj = Objective(model, loss_fn, data, dtype=F64)
+    names = [n for n, _ in model.named_parameters()]
+    assert list(obj.param_names) == names
+    parts = obj.unflatten(obj.theta0)
+    for n, p in model.named_parameters():
+        assert torch.equal(parts[n], p.detach().to(F64))
+    assert obj.num_params == sum(p.numel() for p in model.parameters())
+
+
+def test_frozen_parameters_are_held_fixed(tanh_mlp):
+    model, loss_fn, data = tanh_mlp
+    model = deepcopy(model)
+    model[0].weight.requires_grad_(False)
+    obj = Objective(model, loss_fn, data, dtype=F64)
+    assert "0.weight" not in obj.param_names
+    assert obj.num_params == sum(p.numel() for p in model.parameters() if p.requires_grad)
+    with torch.no_grad():
+        expected = loss_fn(model.double()(data[0].double()), data[1])
+    assert float(obj.loss(obj.theta0)) == pytest.approx(float(expected), rel=1e-13)
+
+
+def test_eval_mode_uses_running_statistics_and_batch_mode_uses_batch_statistics(cnn):
+    model, loss_fn, (x, y) = cnn
+    reference = deepcopy(model).double()
+    with torch.no_grad():
+        eval_loss = loss_fn(reference.eval()(x.double()), y)
+        train_loss = loss_fn(deepcopy(reference).train()(x.double()), y)
+    assert abs(float(eval_loss - train_loss)) > 1e-6  # the two modes really differ here
+    running = Objective(model, loss_fn, (x, y), dtype=F64)
+    batch = Objective(model, loss_fn, (x, y), dtype=F64, norm_stats="batch")
+    assert running.describe()["norm_stats"] == "running"
+    assert batch.describe()["norm_stats"] == "batch"
+    assert float(running.loss(running.theta0)) == pytest.approx(float(eval_loss), rel=1e-13)
+    assert float(batch.loss(batch.theta0)) == pytest.approx(float(train_loss), rel=1e-13)
+    # Batch statistics: still a correct Hessian (vs finite differences), twice.
+    theta = batch.theta0
+    v = torch.randn(batch.num_params, generator=torch.Generator().manual_seed(0), dtype=F64)
+    eps = 1e-6
+    fd = (batch.grad(theta + eps * v) - batch.grad(theta - eps * v)) / (2 * eps)
+    hv = batch.hvp(theta, v)
+    assert torch.allclose(hv, fd, rtol=1e-5, atol=1e-7 * float(hv.abs().max()))
+    assert torch.equal(batch.hvp(theta, v), hv)  # nothing accumulates between calls
+
+
+def test_dropout_is_off(tanh_mlp):
+    from conftest import classification_data, make_mlp
+
+    model = make_mlp([4, 8, 3], dropout=0.5).train()
+    x, y = classification_data(10, 4, 3)
+    obj = Objective(model, torch.nn.CrossEntropyLoss(), (x, y), dtype=F64)
+    assert torch.equal(obj.loss(obj.theta0), obj.loss(obj.theta0))
+
+
+def test_float32_default_dtype_and_operator_dtype(tanh_mlp):
+    model, loss_fn, data = tanh_mlp
+    obj = Objective(model, loss_fn, data)
+    assert obj.dtype == torch.float32 and obj.theta0.dtype == torch.float32
+    op = obj.linear_operator(obj.theta0)
+    assert op.dtype == np.float32
+    assert (op @ np.ones(obj.num_params, dtype=np.float32)).dtype == np.float32
+    assert op.num_products == 1
+
+
+def test_operator_counts_products(tanh_mlp):
+    obj = _objective(tanh_mlp)
+    op = obj.linear_operator(obj.theta0)
+    op @ np.ones(obj.num_params)
+    op @ np.ones((obj.num_params, 3))
+    assert op.num_products == 4
+    spec = hessian_spectrum(obj, obj.theta0, k=2, which="largest")
+    assert spec.hvps >= 2 and spec.method == "lanczos"

@@ -1,0 +1,77 @@
+"""Spectra: tolerance semantics, Lanczos against dense eigh, dense fallback."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from conftest import classification_data, make_mlp
+from saddlescope import Objective, hessian_spectrum, spectrum_from_matrix
+
+F64 = torch.float64
+
+
+def test_counts_follow_the_stated_tolerance():
+    H = torch.diag(torch.tensor([-3.0, -1e-9, 0.0, 2e-7, 5e-6, 10.0], dtype=F64))
+    s = spectrum_from_matrix(H, rtol=1e-6)  # tol = 1e-6 · 10 = 1e-5
+    assert s.tolerance == pytest.approx(1e-5)
+    assert (s.n_pos, s.n_neg, s.n_zero) == (1, 1, 4)
+    s = spectrum_from_matrix(H, rtol=1e-8)  # tol = 1e-7
+    assert (s.n_pos, s.n_neg, s.n_zero) == (3, 1, 2)
+    s = spectrum_from_matrix(H, rtol=0.0, atol=1.0)
+    assert (s.n_pos, s.n_neg, s.n_zero) == (1, 1, 4)
+    assert s.to_dict()["tolerance"] == 1.0 and s.complete
+    assert "n+=1 n-=1 n0=4" in str(s)
+
+
+def test_zero_matrix_counts_every_eigenvalue_as_zero():
+    s = spectrum_from_matrix(torch.zeros(3, 3, dtype=F64))
+    assert (s.n_pos, s.n_neg, s.n_zero) == (0, 0, 3)
+
+
+def test_float32_default_tolerance_is_looser():
+    s32 = spectrum_from_matrix(torch.eye(2, dtype=torch.float32))
+    s64 = spectrum_from_matrix(torch.eye(2, dtype=F64))
+    assert s32.rtol > s64.rtol
+
+
+@pytest.fixture(scope="module")
+def mlp_obj():
+    model = make_mlp([5, 12, 8, 3], "tanh", seed=4)
+    x, y = classification_data(40, 5, 3, seed=4)
+    return Objective(model, torch.nn.CrossEntropyLoss(), (x, y), dtype=F64)
+
+
+@pytest.mark.parametrize("which", ["largest", "smallest", "both"])
+def test_lanczos_extremes_equal_dense_eigh(mlp_obj, which):
+    theta = mlp_obj.theta0
+    dense = hessian_spectrum(mlp_obj, theta)
+    assert dense.method == "dense" and dense.complete and dense.hvps == mlp_obj.num_params
+    k = 3
+    lz = hessian_spectrum(mlp_obj, theta, k=k, which=which)
+    assert lz.method == "lanczos" and not lz.complete
+    lam = dense.eigenvalues
+    expect = {"largest": lam[-k:], "smallest": lam[:k], "both": torch.cat([lam[:k], lam[-k:]])}[
+        which
+    ]
+    scale = float(lam.abs().max())
+    assert torch.allclose(lz.eigenvalues, expect, rtol=0, atol=1e-9 * scale)
+    assert lz.residuals is not None and float(lz.residuals.max()) < 1e-7 * scale
+    assert lz.hvps < mlp_obj.num_params  # cheaper than building the dense Hessian
+    # Extreme eigenvectors agree up to sign (these eigenvalues are simple).
+    V = dense.eigenvectors
+    idx = {"largest": range(-k, 0), "smallest": range(k), "both": [*range(k), *range(-k, 0)]}[which]
+    for col, j in enumerate(idx):
+        assert abs(float(V[:, j] @ lz.eigenvectors[:, col])) == pytest.approx(1, abs=1e-6)
+
+
+def test_auto_uses_lanczos_when_dense_does_not_fit(tanh_mlp):
+    model, loss_fn, data = tanh_mlp
+    obj = Objective(model, loss_fn, data, dtype=F64, memory_budget=1000)
+    s = hessian_spectrum(obj, obj.theta0)
+    assert s.method == "lanczos" and s.eigenvalues.numel() == 12
+
+
+def test_values_only(mlp_obj):
+    s = hessian_spectrum(mlp_obj, mlp_obj.theta0, eigenvectors=False)
+    assert s.eigenvectors is None and s.complete
