@@ -2,9 +2,9 @@
 PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
-OUT    ?= results/demo
+OUT    ?= results
 
-.PHONY: run test lint format clean
+.PHONY: run demo test lint format clean
 
 $(BIN)/saddlescope: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -12,7 +12,10 @@ $(BIN)/saddlescope: pyproject.toml constraints.txt
 	touch $@
 
 run: $(BIN)/saddlescope
-	$(BIN)/saddlescope demo --out $(OUT)
+	$(BIN)/saddlescope survey --out $(OUT)/survey
+
+demo: $(BIN)/saddlescope
+	$(BIN)/saddlescope demo --out $(OUT)/demo
 
 test: $(BIN)/saddlescope
 	$(BIN)/python -m pytest

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -12,7 +13,17 @@ from rich.table import Table
 
 from saddlescope import plots
 from saddlescope.demo import WorkedExampleReport, run_worked_example
-from saddlescope.errors import SaddlescopeError
+from saddlescope.errors import InvalidInputError, SaddlescopeError
+from saddlescope.survey import (
+    BACKENDS,
+    ResultStore,
+    SurveyRecord,
+    default_config,
+    load_config,
+    run_study,
+    summarize,
+)
+from saddlescope.survey.summary import representative
 
 console = Console(width=150) if not Console().is_terminal else Console()
 
@@ -145,6 +156,218 @@ def _print_report(report: WorkedExampleReport, grid: int, method: str) -> None:
             f"{e.t:.4g}", f"{e.predicted:.6g}", f"{e.actual:.6g}", f"{saddle.loss + e.actual:.6g}"
         )
     console.print(esc)
+
+
+class _SurveyGroup(click.Group):
+    """``survey CONFIG …`` runs a study; ``survey show|export|plot DB`` reads one."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not args or (args[0] not in self.commands and args[0] not in ("--help", "-h")):
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+@cli.group(cls=_SurveyGroup)
+def survey() -> None:
+    """The empirical study: train networks, find critical points, loss against minimum ratio.
+
+    \b
+    saddlescope survey [CONFIG] [--runs N] [--workers W] [--backend local|ray]
+                       [--address ADDR] [--db PATH] [--out DIR]
+    saddlescope survey show DB
+    saddlescope survey export DB [--csv PATH] [--parquet PATH]
+    saddlescope survey plot DB [--out DIR] [--show-excluded]
+    """
+
+
+@survey.command("run")
+@click.argument("config", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--runs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Only the first N runs of the study (seed-major order).",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Parallel runs (default: the machine's cores).",
+)
+@click.option("--backend", type=click.Choice(BACKENDS), default="local", show_default=True)
+@click.option("--address", default=None, help="Ray cluster to join (with --backend ray).")
+@click.option(
+    "--db",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="SQLite results file (default: OUT/NAME.db). Runs already in it are skipped.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("results/survey"),
+    show_default=True,
+    help="Folder for figures.",
+)
+def survey_run(
+    config: Path | None,
+    runs: int | None,
+    workers: int | None,
+    backend: str,
+    address: str | None,
+    db: Path | None,
+    out_dir: Path,
+) -> None:
+    """Run (or resume) a study; CONFIG is a TOML file (default: the shipped default study)."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    cfg = load_config(config) if config is not None else default_config()
+    workers = workers or os.cpu_count() or 1
+    db = db or out_dir / f"{cfg.name}.db"
+    console.print(
+        f"study [bold]{cfg.name}[/bold] ({cfg.config_hash}): "
+        f"{len(cfg.runs()[:runs])} runs, {workers} workers, backend {backend}, db {db}"
+    )
+    converged = 0
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("converged {task.fields[converged]}"),
+        TimeRemainingColumn(),
+        console=console,
+    ) as progress:
+        task = progress.add_task("runs", total=None, converged=0)
+
+        def on_start(total: int, skipped: int) -> None:
+            progress.update(task, total=total, completed=skipped)
+
+        def on_record(record: SurveyRecord) -> None:
+            nonlocal converged
+            converged += record.usable
+            progress.update(task, advance=1, converged=converged)
+
+        result = run_study(
+            cfg,
+            db,
+            workers=workers,
+            backend=backend,
+            address=address,
+            max_runs=runs,
+            on_record=on_record,
+            on_start=on_start,
+        )
+    console.print(str(result))
+    with ResultStore(db) as store:
+        records = store.records(study=cfg.name)
+    _print_summary(records)
+    paths = _survey_figures(records, out_dir, show_excluded=False)
+    console.print("figures: " + "  ".join(str(p) for p in paths))
+    console.print(f"database: {db}")
+
+
+@survey.command("show")
+@click.argument("db", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def survey_show(db: Path) -> None:
+    """Summary of a results database: runs, converged, gradient-flat, kinds, per model size."""
+    with ResultStore(db) as store:
+        records = store.records()
+        studies = store.studies()
+    console.print(
+        f"{db}: {len(records)} runs; studies: " + ", ".join(f"{name} ({h})" for name, h in studies)
+    )
+    _print_summary(records)
+
+
+@survey.command("export")
+@click.argument("db", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--parquet", "parquet_path", type=click.Path(dir_okay=False, path_type=Path))
+def survey_export(db: Path, csv_path: Path | None, parquet_path: Path | None) -> None:
+    """Write the records to CSV and/or Parquet."""
+    if csv_path is None and parquet_path is None:
+        raise InvalidInputError("nothing to export: give --csv PATH and/or --parquet PATH")
+    with ResultStore(db) as store:
+        if csv_path is not None:
+            console.print(f"wrote {store.export_csv(csv_path)}")
+        if parquet_path is not None:
+            console.print(f"wrote {store.export_parquet(parquet_path)}")
+
+
+@survey.command("plot")
+@click.argument("db", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("results/survey"),
+    show_default=True,
+)
+@click.option(
+    "--show-excluded",
+    is_flag=True,
+    help="Also draw runs that did not converge or are gradient-flat (hollow, grey).",
+)
+def survey_plot(db: Path, out_dir: Path, show_excluded: bool) -> None:
+    """Figures from a results database: loss vs minimum ratio, index histogram, spectra."""
+    with ResultStore(db) as store:
+        records = store.records()
+    paths = _survey_figures(records, out_dir, show_excluded=show_excluded)
+    console.print("figures: " + "  ".join(str(p) for p in paths))
+
+
+def _survey_figures(
+    records: list[SurveyRecord], out_dir: Path, *, show_excluded: bool
+) -> list[Path]:
+    if not records:
+        raise InvalidInputError("no records to plot: run a study first")
+    return [
+        plots.save(
+            plots.plot_loss_vs_ratio(records, show_excluded=show_excluded),
+            out_dir / "loss_vs_minimum_ratio.png",
+        ),
+        plots.save(plots.plot_index_histogram(records), out_dir / "index_histogram.png"),
+        plots.save(plots.plot_spectra(representative(records)), out_dir / "spectra.png"),
+    ]
+
+
+def _print_summary(records: list[SurveyRecord]) -> None:
+    table = Table(title="critical points (kinds over converged, non-gradient-flat runs)")
+    cols = (
+        "models",
+        "runs",
+        "converged",
+        "gradient-flat",
+        "not converged",
+        "minima",
+        "saddles",
+        "maxima",
+        "degenerate",
+        "median min. ratio",
+    )
+    for c in cols:
+        table.add_column(c, justify="left" if c == "models" else "right")
+    for row in summarize(records):
+        table.add_row(
+            row.label,
+            str(row.runs),
+            str(row.converged),
+            str(row.gradient_flat),
+            str(row.not_critical),
+            str(row.minima),
+            str(row.saddles),
+            str(row.maxima),
+            str(row.degenerate),
+            _fmt(row.median_ratio, ".3f"),
+        )
+    console.print(table)
 
 
 def main() -> None:

@@ -12,7 +12,8 @@ Hessian-vector products are reverse-over-reverse: at a fixed θ the gradient's g
 once per batch (``torch.func.vjp`` of ``torch.func.grad``) and every product is one backward
 pass through it. On a 3.5k-parameter MLP (``python -m benchmarks.hvp_modes``) one such product
 costs ≈0.85 gradients, against ≈1.45 for a fresh double backward and ≈2.7 for forward-over-reverse
-``jvp(grad)``, so it is the only path. Blocks of vectors (the dense Hessian) go through ``vmap`` of the same pullback.
+``jvp(grad)``, so it is the only path. Blocks of vectors (the dense Hessian) go through
+``vmap`` of the same pullback.
 """
 
 from __future__ import annotations

@@ -148,3 +148,120 @@ def save(fig: Figure, path: str | Path) -> Path:
     fig.savefig(path, dpi=150)
     plt.close(fig)
     return path
+
+
+# ------------------------------------------------------------------------------- the survey
+_SIZE_MARKERS = ("o", "s", "^", "D", "v", "P", "*", "X", "<", ">")
+
+
+def plot_loss_vs_ratio(
+    records: Sequence, *, show_excluded: bool = False, title: str = ""
+) -> Figure:
+    """Loss at each critical point against its minimum ratio n₊/n (MISSION §6's figure).
+
+    Colour by kind, marker by model size; the ratio-1 line (strict local minima) is drawn.
+    Runs that did not converge or are gradient-flat are left out unless ``show_excluded``, and
+    then drawn hollow in grey.
+    """
+    fig, ax = plt.subplots(figsize=(8.5, 5))
+    sizes = sorted({r.num_params for r in records})
+    marker = {n: _SIZE_MARKERS[i % len(_SIZE_MARKERS)] for i, n in enumerate(sizes)}
+    for n in sizes:
+        for kind, (colour, _) in KIND_STYLE.items():
+            pts = [r for r in records if r.num_params == n and r.usable and r.kind == kind]
+            if pts:
+                ax.scatter(
+                    [r.minimum_ratio for r in pts],
+                    [r.loss_critical for r in pts],
+                    color=colour,
+                    marker=marker[n],
+                    s=40,
+                    alpha=0.8,
+                    edgecolors="black",
+                    linewidths=0.4,
+                )
+        if show_excluded:
+            bad = [r for r in records if r.num_params == n and not r.usable]
+            if bad:
+                ax.scatter(
+                    [r.minimum_ratio for r in bad],
+                    [r.loss_critical for r in bad],
+                    facecolors="none",
+                    edgecolors="tab:gray",
+                    marker=marker[n],
+                    s=40,
+                )
+    ax.axvline(1.0, color="black", ls="--", lw=1)
+    ax.text(
+        0.99,
+        0.98,
+        "local minima: ratio 1",
+        transform=ax.get_xaxis_transform(),
+        ha="right",
+        va="top",
+        fontsize=8,
+    )
+    kinds = sorted({r.kind for r in records if r.usable})
+    handles = [
+        plt.Line2D([], [], color=KIND_STYLE[k][0], marker="o", ls="", label=k) for k in kinds
+    ]
+    handles += [
+        plt.Line2D([], [], color="black", marker=marker[n], ls="", mfc="none", label=f"{n} params")
+        for n in sizes
+    ]
+    if show_excluded:
+        handles.append(
+            plt.Line2D(
+                [],
+                [],
+                color="tab:gray",
+                marker="o",
+                ls="",
+                mfc="none",
+                label="not converged / gradient-flat",
+            )
+        )
+    ax.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.set_yscale("symlog", linthresh=1e-3)
+    ax.set_xlabel("minimum ratio  n₊ / n  (fraction of positive Hessian eigenvalues)")
+    ax.set_ylabel("training loss at the critical point")
+    ax.set_xlim(-0.02, 1.05)
+    used = sum(r.usable for r in records)
+    ax.set_title(title or f"Critical points reached in training ({used} of {len(records)} runs)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_index_histogram(records: Sequence, *, bins: int = 20) -> Figure:
+    """Histogram of the index n₋/n over converged runs, stacked by model size."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    sizes = sorted({r.num_params for r in records})
+    data = [[r.index for r in records if r.usable and r.num_params == n] for n in sizes]
+    ax.hist(
+        data, bins=np.linspace(0, 1, bins + 1), stacked=True, label=[f"{n} params" for n in sizes]
+    )
+    ax.set_xlabel("index  n₋ / n")
+    ax.set_ylabel("critical points")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_spectra(records: Sequence, *, max_points: int = 6) -> Figure:
+    """Sorted eigenvalues of chosen critical points (symlog scale), one line each."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for r in list(records)[:max_points]:
+        lam = np.sort(r.eigenvalues)
+        ax.plot(
+            np.arange(1, lam.size + 1) / lam.size,
+            lam,
+            marker=".",
+            label=f"{r.kind}, loss {r.loss_critical:.3g}, [{r.hidden}] seed {r.seed}",
+        )
+    ax.axhline(0, color="black", lw=0.8)
+    ax.set_yscale("symlog", linthresh=1e-4)
+    ax.set_xlabel("eigenvalue rank / n")
+    ax.set_ylabel("Hessian eigenvalue")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,342 @@
+"""A study's configuration: a TOML file or the same as frozen dataclasses, checked up front.
+
+Every key is known, every size possible and every dense spectrum affordable before any run
+starts; a mistake raises :class:`~saddlescope.InvalidInputError` naming the key. A study expands
+into runs — one per (hidden widths, training steps, seed) — each identified by a hash of
+everything that determines its result, so a rerun of the same study skips what is stored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from saddlescope.data import DATASETS, load_dataset
+from saddlescope.errors import InvalidInputError
+from saddlescope.models import ACTIVATIONS, num_params
+
+__all__ = [
+    "DataConfig",
+    "ModelConfig",
+    "RunSpec",
+    "SearchConfig",
+    "SpectrumConfig",
+    "StudyConfig",
+    "TrainConfig",
+    "default_config",
+    "load_config",
+]
+
+OPTIMIZERS = ("adam", "sgd", "lbfgs")
+SEARCH_METHODS = ("lm", "newton-mr", "gradnorm")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which embedded dataset, how many samples, and its own seed (fixed across runs)."""
+
+    name: str = "teacher-student"
+    n_samples: int = 64
+    seed: int = 0
+    classes: int = 10
+    pool: int = 2
+    d_in: int = 4
+    teacher_hidden: int = 3
+    d_out: int = 1
+    noise: float = 0.0
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The model family: one MLP per entry of ``hidden`` (hidden-layer widths)."""
+
+    hidden: tuple[tuple[int, ...], ...] = ((2,), (3,), (4,), (6,))
+    activation: str = "tanh"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training before the search: one run per entry of ``steps`` (0 = the initialisation)."""
+
+    optimizer: str = "adam"
+    lr: float = 0.01
+    steps: tuple[int, ...] = (0, 25, 250, 2500)
+    batch_size: int = 0  # 0: full batch
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """The critical-point search (see :func:`saddlescope.find_critical_point`)."""
+
+    method: str = "lm"
+    grad_tol: float = 1e-8
+    max_steps: int = 300
+
+
+@dataclass(frozen=True)
+class SpectrumConfig:
+    """Classification: eigenvalue tolerance, dense-Hessian budget, the loss's lower bound."""
+
+    rtol: float = 1e-6
+    atol: float = 0.0
+    memory_budget: int = 2 * 1024**3
+    loss_lower_bound: float | None = 0.0  # squared error ≥ 0; "none" in TOML for no bound
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run of a study: everything that determines its record."""
+
+    study: str
+    config_hash: str
+    data: DataConfig
+    hidden: tuple[int, ...]
+    activation: str
+    train: TrainConfig  # with a single entry in ``steps``
+    search: SearchConfig
+    spectrum: SpectrumConfig
+    seed: int
+
+    @property
+    def train_steps(self) -> int:
+        return self.train.steps[0]
+
+    @property
+    def run_id(self) -> str:
+        key = {k: v for k, v in _plain(self).items() if k not in ("study", "config_hash")}
+        return _hash(key)
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """A whole study: ``seeds`` runs for every (hidden widths, training steps) pair."""
+
+    name: str = "default"
+    seeds: int = 12
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
+    spectrum: SpectrumConfig = field(default_factory=SpectrumConfig)
+
+    @property
+    def config_hash(self) -> str:
+        """Hash of everything but the name and the number of seeds."""
+        return _hash({k: v for k, v in _plain(self).items() if k not in ("name", "seeds")})
+
+    def runs(self) -> list[RunSpec]:
+        """All runs, seed-major so that a partial study (``--runs N``) covers every variant."""
+        out = []
+        for seed in range(self.seeds):
+            for hidden in self.model.hidden:
+                for steps in self.train.steps:
+                    out.append(
+                        RunSpec(
+                            study=self.name,
+                            config_hash=self.config_hash,
+                            data=self.data,
+                            hidden=hidden,
+                            activation=self.model.activation,
+                            train=dataclasses.replace(self.train, steps=(steps,)),
+                            search=self.search,
+                            spectrum=self.spectrum,
+                            seed=seed,
+                        )
+                    )
+        return out
+
+    def num_params(self, hidden: tuple[int, ...]) -> int:
+        d_in, d_out = _io_sizes(self.data)
+        return num_params(d_in, hidden, d_out)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _plain(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> StudyConfig:
+        """Build and validate a config from nested dicts (as parsed from TOML)."""
+        if not isinstance(raw, dict):
+            raise InvalidInputError("a study config must be a table of keys")
+        sections = {
+            "data": DataConfig,
+            "model": ModelConfig,
+            "train": TrainConfig,
+            "search": SearchConfig,
+            "spectrum": SpectrumConfig,
+        }
+        _no_unknown(raw, {"name", "seeds", *sections}, "")
+        built: dict[str, Any] = {}
+        for key in ("name", "seeds"):
+            if key in raw:
+                built[key] = raw[key]
+        for key, section_cls in sections.items():
+            values = raw.get(key, {})
+            if not isinstance(values, dict):
+                raise InvalidInputError(f"config key '{key}' must be a table, got {values!r}")
+            _no_unknown(values, {f.name for f in dataclasses.fields(section_cls)}, f"{key}.")
+            built[key] = section_cls(**_coerce(section_cls, values, key))
+        config = cls(**built)
+        config.validate()
+        return config
+
+    def validate(self) -> None:
+        """Raise :class:`InvalidInputError` naming the first key that cannot work."""
+        _check_int("seeds", self.seeds, 1)
+        if not isinstance(self.name, str) or not self.name:
+            raise InvalidInputError("config key 'name' must be a non-empty string")
+        d = self.data
+        if d.name not in DATASETS:
+            raise InvalidInputError(
+                f"config key 'data.name': unknown dataset {d.name!r}; "
+                f"choose one of {', '.join(DATASETS)}"
+            )
+        _check_int("data.n_samples", d.n_samples, 1)
+        for key in ("seed", "classes", "pool", "d_in", "teacher_hidden", "d_out"):
+            _check_int(f"data.{key}", getattr(d, key), 0 if key == "seed" else 1)
+        if d.name == "digits":
+            try:
+                load_dataset("digits", n_samples=d.n_samples, classes=d.classes, pool=d.pool)
+            except InvalidInputError as err:
+                raise InvalidInputError(f"config key 'data' ({err})") from None
+        _check_float("data.noise", d.noise, allow_zero=True)
+        m = self.model
+        if not m.hidden:
+            raise InvalidInputError("config key 'model.hidden' must list at least one model")
+        for widths in m.hidden:
+            if any(not isinstance(w, int) or isinstance(w, bool) or w < 1 for w in widths):
+                raise InvalidInputError(
+                    f"config key 'model.hidden': widths must be positive "
+                    f"integers, got {list(widths)}"
+                )
+        if m.activation not in ACTIVATIONS:
+            raise InvalidInputError(
+                f"config key 'model.activation': unknown {m.activation!r}; "
+                f"choose one of {', '.join(ACTIVATIONS)}"
+            )
+        t = self.train
+        if t.optimizer not in OPTIMIZERS:
+            raise InvalidInputError(
+                f"config key 'train.optimizer': unknown {t.optimizer!r}; "
+                f"choose one of {', '.join(OPTIMIZERS)}"
+            )
+        _check_float("train.lr", t.lr)
+        if not t.steps:
+            raise InvalidInputError("config key 'train.steps' must list at least one value")
+        for s in t.steps:
+            _check_int("train.steps", s, 0)
+        _check_int("train.batch_size", t.batch_size, 0)
+        s = self.search
+        if s.method not in SEARCH_METHODS:
+            raise InvalidInputError(
+                f"config key 'search.method': unknown {s.method!r}; "
+                f"choose one of {', '.join(SEARCH_METHODS)}"
+            )
+        _check_float("search.grad_tol", s.grad_tol)
+        _check_int("search.max_steps", s.max_steps, 0)
+        sp = self.spectrum
+        _check_float("spectrum.rtol", sp.rtol, allow_zero=True)
+        if sp.rtol >= 1:
+            raise InvalidInputError(f"config key 'spectrum.rtol' must be < 1, got {sp.rtol}")
+        _check_float("spectrum.atol", sp.atol, allow_zero=True)
+        _check_int("spectrum.memory_budget", sp.memory_budget, 1)
+        if sp.loss_lower_bound is not None:
+            _check_float("spectrum.loss_lower_bound", abs(sp.loss_lower_bound), allow_zero=True)
+        for widths in m.hidden:
+            n = self.num_params(widths)
+            need = n * n * 8
+            if need > sp.memory_budget:
+                raise InvalidInputError(
+                    f"config key 'model.hidden': the model {list(widths)} has {n:,} parameters; "
+                    f"its dense float64 Hessian needs {need:,} bytes, over spectrum.memory_budget "
+                    f"= {sp.memory_budget:,}; the survey needs every eigenvalue, so use smaller "
+                    "widths or raise spectrum.memory_budget"
+                )
+
+
+def load_config(path: str | Path) -> StudyConfig:
+    """Read and validate a study config from a TOML file."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise InvalidInputError(f"no config file at {path}") from None
+    except tomllib.TOMLDecodeError as err:
+        raise InvalidInputError(f"{path} is not valid TOML: {err}") from None
+    return StudyConfig.from_dict(raw)
+
+
+def default_config() -> StudyConfig:
+    """The default study shipped with saddlescope (``survey/default.toml``)."""
+    text = resources.files("saddlescope.survey").joinpath("default.toml").read_text()
+    return StudyConfig.from_dict(tomllib.loads(text))
+
+
+# ----------------------------------------------------------------------------------- helpers
+def _io_sizes(d: DataConfig) -> tuple[int, int]:
+    if d.name == "digits":
+        return (8 // d.pool) ** 2, d.classes
+    if d.name == "teacher-student":
+        return d.d_in, d.d_out
+    return 1, 1
+
+
+def _plain(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj):
+        return {f.name: _plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, (tuple, list)):
+        return [_plain(x) for x in obj]
+    return obj
+
+
+def _hash(obj: Any) -> str:
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _no_unknown(values: dict[str, Any], known: set[str], prefix: str) -> None:
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise InvalidInputError(
+            f"unknown config key '{prefix}{unknown[0]}'; known keys"
+            f"{' in [' + prefix[:-1] + ']' if prefix else ''}: {', '.join(sorted(known))}"
+        )
+
+
+def _coerce(section_cls: type, values: dict[str, Any], section: str) -> dict[str, Any]:
+    out = dict(values)
+    if section_cls is ModelConfig and "hidden" in out:
+        hidden = out["hidden"]
+        if not isinstance(hidden, list) or not all(isinstance(h, list) for h in hidden):
+            raise InvalidInputError(
+                "config key 'model.hidden' must be a list of lists of widths, e.g. [[4], [8, 8]]"
+            )
+        out["hidden"] = tuple(tuple(h) for h in hidden)
+    if section_cls is TrainConfig and "steps" in out:
+        steps = out["steps"]
+        out["steps"] = tuple(steps) if isinstance(steps, list) else (steps,)
+    if section_cls is SpectrumConfig and out.get("loss_lower_bound") == "none":
+        out["loss_lower_bound"] = None
+    return out
+
+
+def _check_int(key: str, value: Any, minimum: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise InvalidInputError(f"config key '{key}' must be an integer ≥ {minimum}, got {value!r}")
+
+
+def _check_float(key: str, value: Any, *, allow_zero: bool = False) -> None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if ok:
+        x = float(value)
+        ok = x == x and abs(x) != float("inf") and (x > 0 or (allow_zero and x == 0))
+    if not ok:
+        bound = "≥ 0" if allow_zero else "> 0"
+        raise InvalidInputError(
+            f"config key '{key}' must be a finite number {bound}, got {value!r}"
+        )

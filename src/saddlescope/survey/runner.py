@@ -1,0 +1,166 @@
+"""One run of a study: build the model from its seed → train → find a critical point → classify.
+
+:func:`run_one` is a pure function of its :class:`~saddlescope.survey.config.RunSpec`: it seeds
+its own generators, runs torch on one thread and restores the caller's RNG state, so a record is
+bit-for-bit the same in any process, with any number of workers, on any backend.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+
+import numpy as np
+import torch
+from torch import nn
+
+from saddlescope.critical import classify, find_critical_point
+from saddlescope.data import Dataset, load_dataset
+from saddlescope.models import mlp
+from saddlescope.objective import Objective
+from saddlescope.survey.config import DataConfig, RunSpec, TrainConfig
+from saddlescope.survey.record import SurveyRecord
+
+__all__ = ["run_one", "train"]
+
+
+@lru_cache(maxsize=8)
+def _dataset(cfg: DataConfig) -> Dataset:
+    return load_dataset(
+        cfg.name,
+        n_samples=cfg.n_samples,
+        seed=cfg.seed,
+        classes=cfg.classes,
+        pool=cfg.pool,
+        d_in=cfg.d_in,
+        teacher_hidden=cfg.teacher_hidden,
+        d_out=cfg.d_out,
+        noise=cfg.noise,
+    )
+
+
+@contextmanager
+def _one_thread() -> Iterator[None]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def train(model: nn.Module, data: Dataset, cfg: TrainConfig, steps: int, seed: int) -> float:
+    """Train ``model`` in place on squared error for ``steps`` steps; return the final full loss."""
+    x, y = data.inputs, data.targets
+    params = list(model.parameters())
+    if cfg.optimizer == "adam":
+        opt: torch.optim.Optimizer = torch.optim.Adam(params, lr=cfg.lr)
+    elif cfg.optimizer == "sgd":
+        opt = torch.optim.SGD(params, lr=cfg.lr)
+    else:
+        opt = torch.optim.LBFGS(
+            params, lr=cfg.lr, max_iter=max(steps, 1), line_search_fn="strong_wolfe"
+        )
+    n = x.shape[0]
+    batch = cfg.batch_size if 0 < cfg.batch_size < n else n
+    if cfg.optimizer == "lbfgs":
+        steps, batch = min(steps, 1), n  # one call runs max_iter iterations on the full batch
+    batches = _minibatches(n, batch, torch.Generator().manual_seed(seed))
+    for _, idx in zip(range(steps), batches):
+
+        def closure(idx: torch.Tensor = idx) -> torch.Tensor:
+            opt.zero_grad()
+            loss = nn.functional.mse_loss(model(x[idx]), y[idx])
+            loss.backward()
+            return loss
+
+        opt.step(closure)
+    with torch.no_grad():
+        return float(nn.functional.mse_loss(model(x), y))
+
+
+def _minibatches(n: int, batch: int, gen: torch.Generator) -> Iterator[torch.Tensor]:
+    """Index batches forever: the full set, or a fresh seeded permutation per epoch."""
+    while True:
+        if batch >= n:
+            yield torch.arange(n)
+            continue
+        perm = torch.randperm(n, generator=gen)
+        for start in range(0, n - batch + 1, batch):
+            yield perm[start : start + batch]
+
+
+def run_one(spec: RunSpec) -> SurveyRecord:
+    """Run one (model, training steps, seed) of a study and return its record."""
+    with torch.random.fork_rng(devices=[]), _one_thread():
+        torch.manual_seed(spec.seed)
+        data = _dataset(spec.data)
+        model = mlp(
+            data.num_features,
+            spec.hidden,
+            data.num_outputs,
+            activation=spec.activation,
+            seed=spec.seed,
+        )
+        t0 = time.perf_counter()
+        loss_trained = train(model, data, spec.train, spec.train_steps, spec.seed)
+        t1 = time.perf_counter()
+        obj = Objective(
+            model,
+            nn.MSELoss(),
+            (data.inputs, data.targets),
+            dtype=torch.float64,
+            memory_budget=spec.spectrum.memory_budget,
+        )
+        search = find_critical_point(
+            obj,
+            obj.theta0,
+            method=spec.search.method,  # type: ignore[arg-type]
+            grad_tol=spec.search.grad_tol,
+            max_steps=spec.search.max_steps,
+        )
+        t2 = time.perf_counter()
+        cp = classify(
+            obj,
+            search.theta,
+            grad_tol=spec.search.grad_tol,
+            rtol=spec.spectrum.rtol,
+            atol=spec.spectrum.atol,
+            loss_lower_bound=spec.spectrum.loss_lower_bound,
+            seed=spec.seed,
+        )
+        t3 = time.perf_counter()
+    n = obj.num_params
+    return SurveyRecord(
+        run_id=spec.run_id,
+        study=spec.study,
+        config_hash=spec.config_hash,
+        seed=spec.seed,
+        hidden="-".join(map(str, spec.hidden)),
+        activation=spec.activation,
+        train_steps=spec.train_steps,
+        num_params=n,
+        loss_trained=loss_trained,
+        loss_critical=cp.loss,
+        grad_norm=cp.grad_norm,
+        converged=search.converged,
+        gradient_flat=search.gradient_flat,
+        status=search.status,
+        search_steps=search.steps,
+        hvps=search.hvps + cp.spectrum.hvps,
+        flatness=search.flatness,
+        kind=cp.kind,
+        strict=cp.strict,
+        n_pos=cp.spectrum.n_pos,
+        n_neg=cp.spectrum.n_neg,
+        n_zero=cp.spectrum.n_zero,
+        index=cp.spectrum.n_neg / n,
+        minimum_ratio=cp.spectrum.n_pos / n,
+        tolerance=cp.tolerance,
+        eigenvalues=cp.spectrum.eigenvalues.numpy().astype(np.float64),
+        seconds_train=t1 - t0,
+        seconds_search=t2 - t1,
+        seconds_spectrum=t3 - t2,
+    )

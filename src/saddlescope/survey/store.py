@@ -1,0 +1,154 @@
+"""Study results in SQLite: one row per run, committed atomically when the run ends.
+
+A run is stored under its ``run_id`` (a hash of everything that determines it) as the primary
+key, in one transaction, so a study killed at any moment — Ctrl-C, a crash, SIGKILL — keeps
+every finished run whole and none twice; running it again skips what is stored. Eigenvalues are
+kept compactly as little-endian float64 bytes, zlib-compressed.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import sqlite3
+import zlib
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from saddlescope.errors import InvalidInputError
+from saddlescope.survey.record import SurveyRecord
+
+__all__ = ["ResultStore"]
+
+_FIELDS = [f for f in dataclasses.fields(SurveyRecord)]
+
+
+def _column_type(f: dataclasses.Field) -> str:
+    if f.name == "eigenvalues":
+        return "BLOB"
+    base = str(f.type).split("|")[0].strip()
+    return {"int": "INTEGER", "float": "REAL", "str": "TEXT", "bool": "INTEGER"}.get(base, "TEXT")
+
+
+class ResultStore:
+    """An SQLite file of :class:`SurveyRecord` rows (the embedded default store).
+
+    >>> import tempfile, os
+    >>> with ResultStore(os.path.join(tempfile.mkdtemp(), "s.db")) as store:
+    ...     len(store)
+    0
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._conn = sqlite3.connect(self.path, timeout=60)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=FULL")
+        columns = ", ".join(
+            f'"{f.name}" {_column_type(f)}' + (" PRIMARY KEY" if f.name == "run_id" else "")
+            for f in _FIELDS
+        )
+        with self._conn:
+            self._conn.execute(f"CREATE TABLE IF NOT EXISTS runs ({columns})")
+            self._conn.execute(
+                "CREATE TABLE IF NOT EXISTS studies (config_hash TEXT PRIMARY KEY, name TEXT, "
+                "config TEXT)"
+            )
+
+    # ------------------------------------------------------------------ writing
+    def add_study(self, name: str, config_hash: str, config: dict[str, Any]) -> None:
+        with self._conn:
+            self._conn.execute(
+                "INSERT OR IGNORE INTO studies VALUES (?, ?, ?)",
+                (config_hash, name, json.dumps(config, sort_keys=True)),
+            )
+
+    def add(self, record: SurveyRecord) -> bool:
+        """Store one record atomically; False (and nothing written) if its run is already there."""
+        values = [self._encode(f.name, getattr(record, f.name)) for f in _FIELDS]
+        marks = ", ".join("?" for _ in _FIELDS)
+        with self._conn:
+            cur = self._conn.execute(f"INSERT OR IGNORE INTO runs VALUES ({marks})", values)
+        return cur.rowcount == 1
+
+    @staticmethod
+    def _encode(name: str, value: Any) -> Any:
+        if name == "eigenvalues":
+            return zlib.compress(np.asarray(value, dtype="<f8").tobytes())
+        if isinstance(value, (bool, np.bool_)):
+            return int(value)
+        return value
+
+    # ------------------------------------------------------------------ reading
+    def completed_ids(self) -> set[str]:
+        return {row[0] for row in self._conn.execute("SELECT run_id FROM runs")}
+
+    def __len__(self) -> int:
+        return self._conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+
+    def records(self, *, study: str | None = None) -> list[SurveyRecord]:
+        """All stored records (of one study, if named), in a stable order."""
+        names = ", ".join(f'"{f.name}"' for f in _FIELDS)
+        sql = f"SELECT {names} FROM runs"
+        args: tuple[Any, ...] = ()
+        if study is not None:
+            sql += " WHERE study = ?"
+            args = (study,)
+        sql += " ORDER BY num_params, train_steps, seed, run_id"
+        return [self._decode(row) for row in self._conn.execute(sql, args)]
+
+    @staticmethod
+    def _decode(row: Iterable[Any]) -> SurveyRecord:
+        values: dict[str, Any] = {}
+        for f, v in zip(_FIELDS, row):
+            if f.name == "eigenvalues":
+                v = np.frombuffer(zlib.decompress(v), dtype="<f8").astype(np.float64)
+            elif f.name in ("converged", "gradient_flat") or (f.name == "strict" and v is not None):
+                v = bool(v)
+            values[f.name] = v
+        return SurveyRecord(**values)
+
+    def studies(self) -> list[tuple[str, str]]:
+        return list(self._conn.execute("SELECT name, config_hash FROM studies"))
+
+    # ------------------------------------------------------------------ export
+    def export_csv(self, path: str | Path) -> Path:
+        """One row per run; eigenvalues as a space-separated column."""
+        path = Path(path)
+        records = self.records()
+        with path.open("w", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow([f.name for f in _FIELDS])
+            for r in records:
+                row = r.to_dict()
+                row["eigenvalues"] = " ".join(repr(x) for x in r.eigenvalues.tolist())
+                writer.writerow([row[f.name] for f in _FIELDS])
+        return path
+
+    def export_parquet(self, path: str | Path) -> Path:
+        """One row per run; eigenvalues as a list<double> column (needs pyarrow)."""
+        try:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+        except ImportError:
+            raise InvalidInputError(
+                "Parquet export needs pyarrow: pip install 'saddlescope[parquet]'"
+            ) from None
+        rows = [r.to_dict() for r in self.records()]
+        table = pa.Table.from_pylist(rows) if rows else pa.table({f.name: [] for f in _FIELDS})
+        pq.write_table(table, Path(path))
+        return Path(path)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> ResultStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

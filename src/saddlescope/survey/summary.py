@@ -1,0 +1,79 @@
+"""Counts over a study's records: overall and per model size."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from saddlescope.survey.record import SurveyRecord
+
+__all__ = ["SummaryRow", "representative", "summarize"]
+
+
+@dataclass(frozen=True)
+class SummaryRow:
+    """Counts for one group of runs (``label``: "all" or a model size)."""
+
+    label: str
+    runs: int
+    converged: int
+    gradient_flat: int
+    minima: int
+    saddles: int
+    maxima: int
+    degenerate: int
+    not_critical: int
+    median_ratio: float | None  # over converged runs
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def _row(label: str, records: Sequence[SurveyRecord]) -> SummaryRow:
+    ok = [r for r in records if r.usable]
+    ratios = sorted(r.minimum_ratio for r in ok)
+    median = (
+        ratios[len(ratios) // 2]
+        if len(ratios) % 2
+        else (0.5 * (ratios[len(ratios) // 2 - 1] + ratios[len(ratios) // 2]) if ratios else None)
+    )
+
+    def count(kind: str) -> int:
+        return sum(r.kind == kind for r in ok)
+
+    return SummaryRow(
+        label,
+        len(records),
+        len(ok),
+        sum(r.gradient_flat for r in records),
+        count("minimum"),
+        count("saddle"),
+        count("maximum"),
+        count("degenerate"),
+        len(records) - len(ok) - sum(r.gradient_flat for r in records),
+        median,
+    )
+
+
+def summarize(records: Sequence[SurveyRecord]) -> list[SummaryRow]:
+    """One row for all runs, then one per model size (parameters, hidden widths).
+
+    Kinds are counted over converged, non-gradient-flat runs only; ``not_critical`` counts the
+    runs whose search neither converged nor ended gradient-flat.
+    """
+    groups: dict[tuple[int, str], list[SurveyRecord]] = {}
+    for r in records:
+        groups.setdefault((r.num_params, r.hidden), []).append(r)
+    rows = [_row("all", records)]
+    rows += [_row(f"{n} params [{h}]", rs) for (n, h), rs in sorted(groups.items())]
+    return rows
+
+
+def representative(records: Sequence[SurveyRecord], k: int = 5) -> list[SurveyRecord]:
+    """Up to ``k`` converged records spread over the loss range (for spectrum plots)."""
+    ok = sorted((r for r in records if r.usable), key=lambda r: r.loss_critical)
+    if len(ok) <= k:
+        return ok
+    picks = {round(i * (len(ok) - 1) / (k - 1)) for i in range(k)}
+    return [ok[i] for i in sorted(picks)]
