@@ -1,0 +1,357 @@
+"""The empirical study: configs, the store, resume, determinism across executors, crash safety."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from saddlescope import InvalidInputError
+from saddlescope.cli import cli
+from saddlescope.data import load_dataset
+from saddlescope.survey import (
+    DataConfig,
+    ModelConfig,
+    ResultStore,
+    SearchConfig,
+    StudyConfig,
+    TrainConfig,
+    default_config,
+    execute,
+    load_config,
+    run_one,
+    run_study,
+    summarize,
+)
+
+TINY_TOML = """
+name = "tiny"
+seeds = {seeds}
+
+[data]
+name = "teacher-student"
+n_samples = 32
+d_in = 3
+teacher_hidden = 2
+
+[model]
+hidden = [[2], [3]]
+
+[train]
+steps = [0, 40]
+
+[search]
+max_steps = 60
+"""
+
+
+def tiny(seeds: int = 1) -> StudyConfig:
+    return StudyConfig(
+        name="tiny",
+        seeds=seeds,
+        data=DataConfig(n_samples=32, d_in=3, teacher_hidden=2),
+        model=ModelConfig(hidden=((2,), (3,))),
+        train=TrainConfig(steps=(0, 40)),
+        search=SearchConfig(max_steps=60),
+    )
+
+
+def results(records):
+    return sorted((r.result_dict() for r in records), key=lambda d: d["run_id"])
+
+
+# ------------------------------------------------------------------------------------ config
+def test_toml_and_dataclass_configs_agree(tmp_path):
+    path = tmp_path / "tiny.toml"
+    path.write_text(TINY_TOML.format(seeds=2))
+    cfg = load_config(path)
+    assert cfg == tiny(2)
+    assert cfg.config_hash == tiny(5).config_hash  # the number of seeds is not part of the hash
+    assert len(cfg.runs()) == 2 * 2 * 2
+    ids = [r.run_id for r in cfg.runs()]
+    assert len(set(ids)) == len(ids)
+    assert [r.seed for r in cfg.runs()] == [0, 0, 0, 0, 1, 1, 1, 1]  # seed-major
+
+
+@pytest.mark.parametrize(
+    ("text", "pattern"),
+    [
+        ("seedz = 3", "unknown config key 'seedz'"),
+        ("[train]\nlrr = 0.1", r"unknown config key 'train\.lrr'.*known keys in \[train\]"),
+        ('[data]\nname = "mnist"', "data.name.*mnist"),
+        ("[data]\nn_samples = 0", "data.n_samples"),
+        ('[data]\nname = "digits"\nn_samples = 5000', "n_samples=5000 exceeds"),
+        ("[model]\nhidden = [[3, 0]]", "model.hidden.*positive"),
+        ("[model]\nhidden = [4]", "list of lists"),
+        ('[model]\nactivation = "swish"', "model.activation"),
+        ("[model]\nhidden = [[20000]]", r"model\.hidden.*bytes.*spectrum\.memory_budget"),
+        ('[train]\noptimizer = "rmsprop"', "train.optimizer"),
+        ("[train]\nsteps = [-1]", "train.steps"),
+        ('[search]\nmethod = "bfgs"', "search.method"),
+        ("[search]\ngrad_tol = -1.0", "search.grad_tol"),
+        ("[spectrum]\nrtol = 2.0", "spectrum.rtol"),
+        ("seeds = 0", "seeds"),
+        ("train = 3", "'train' must be a table"),
+    ],
+)
+def test_bad_configs_fail_naming_the_key(tmp_path, text, pattern):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(InvalidInputError, match=pattern):
+        load_config(path)
+
+
+def test_bad_config_fails_before_any_run(tmp_path):
+    bad = dataclasses.replace(tiny(), search=SearchConfig(method="bfgs"))
+    db = tmp_path / "x.db"
+    with pytest.raises(InvalidInputError, match=r"search\.method"):
+        run_study(bad, db)
+    assert not db.exists()
+
+
+def test_unreadable_config_files(tmp_path):
+    with pytest.raises(InvalidInputError, match="no config file"):
+        load_config(tmp_path / "missing.toml")
+    (tmp_path / "broken.toml").write_text("[data\nname=")
+    with pytest.raises(InvalidInputError, match="not valid TOML"):
+        load_config(tmp_path / "broken.toml")
+
+
+def test_default_study_is_valid_and_affordable():
+    cfg = default_config()
+    cfg.validate()
+    assert max(cfg.num_params(h) for h in cfg.model.hidden) < 100
+
+
+# ------------------------------------------------------------------------------------ data
+@pytest.mark.parametrize("name", ["digits", "teacher-student", "sinc"])
+def test_datasets_are_deterministic(name):
+    a = load_dataset(name, n_samples=40, seed=3)
+    b = load_dataset(name, n_samples=40, seed=3)
+    c = load_dataset(name, n_samples=40, seed=4)
+    assert torch.equal(a.inputs, b.inputs) and torch.equal(a.targets, b.targets)
+    assert not torch.equal(a.inputs, c.inputs)
+    assert a.inputs.dtype == torch.float64 and torch.isfinite(a.inputs).all()
+
+
+def test_digits_are_balanced_standardised_one_hot():
+    d = load_dataset("digits", n_samples=50, classes=5, pool=2)
+    assert d.inputs.shape == (50, 16) and d.targets.shape == (50, 5)
+    assert d.targets.sum(0).tolist() == [10.0] * 5
+    assert torch.allclose(d.inputs.mean(0), torch.zeros(16, dtype=torch.float64), atol=1e-12)
+
+
+# ------------------------------------------------------------------------------------ runs
+def test_run_one_is_pure():
+    spec = tiny().runs()[1]
+    torch.manual_seed(123)
+    state = torch.get_rng_state()
+    threads = torch.get_num_threads()
+    a = run_one(spec)
+    assert torch.equal(torch.get_rng_state(), state) and torch.get_num_threads() == threads
+    b = run_one(spec)
+    assert a.result_dict() == b.result_dict()
+    assert a.num_params == 3 * 2 + 2 + 2 * 1 + 1
+    assert a.n_pos + a.n_neg + a.n_zero == a.num_params == a.eigenvalues.size
+    assert a.minimum_ratio == a.n_pos / a.num_params and a.index == a.n_neg / a.num_params
+    assert a.train_steps == 40 and a.loss_trained <= 1.0
+    if a.converged:
+        assert a.grad_norm <= spec.search.grad_tol and a.kind != "not-critical"
+    assert "run" in str(a)
+
+
+def test_store_round_trip_and_no_duplicates(tmp_path):
+    record = run_one(tiny().runs()[0])
+    with ResultStore(tmp_path / "s.db") as store:
+        assert store.add(record) is True
+        assert store.add(record) is False
+        (back,) = store.records()
+        assert len(store) == 1 and store.completed_ids() == {record.run_id}
+        assert back.to_dict() == record.to_dict()
+        assert np.array_equal(back.eigenvalues, record.eigenvalues)
+        csv_path = store.export_csv(tmp_path / "s.csv")
+        parquet_path = store.export_parquet(tmp_path / "s.parquet")
+    header, row = csv_path.read_text().splitlines()[:2]
+    assert header.startswith("run_id,") and record.run_id in row
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(parquet_path).to_pylist()
+    assert table[0]["run_id"] == record.run_id
+    assert table[0]["eigenvalues"] == record.eigenvalues.tolist()
+
+
+def test_resume_skips_stored_runs(tmp_path):
+    db = tmp_path / "r.db"
+    first = run_study(tiny(), db, max_runs=2)
+    assert (first.planned, first.skipped, first.ran) == (2, 0, 2)
+    second = run_study(tiny(), db)
+    assert (second.planned, second.skipped, second.ran) == (4, 2, 2)
+    third = run_study(tiny(), db)
+    assert (third.skipped, third.ran) == (4, 0)
+    with ResultStore(db) as store:
+        assert len(store) == 4
+
+
+def test_same_records_with_one_and_two_workers(tmp_path):
+    specs = tiny(2).runs()
+    one = list(execute(specs, workers=1))
+    two = list(execute(specs, workers=2))
+    assert results(one) == results(two)
+    assert len(one) == len(specs)
+
+
+def test_same_records_on_ray(tmp_path):
+    pytest.importorskip("ray")
+    specs = tiny().runs()
+    local = list(execute(specs, workers=1))
+    on_ray = list(execute(specs, workers=2, backend="ray"))
+    assert results(local) == results(on_ray)
+
+
+def test_executor_rejects_bad_options():
+    with pytest.raises(InvalidInputError, match="unknown backend"):
+        execute(tiny().runs(), backend="dask")
+    with pytest.raises(InvalidInputError, match="workers"):
+        execute(tiny().runs(), workers=0)
+    with pytest.raises(InvalidInputError, match="address"):
+        execute(tiny().runs(), address="auto")
+
+
+def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path):
+    config = tmp_path / "tiny.toml"
+    config.write_text(TINY_TOML.format(seeds=4))  # 16 runs
+    reference = tmp_path / "reference.db"
+    run_study(load_config(config), reference, workers=1)
+
+    killed = tmp_path / "killed.db"
+    cmd = [
+        sys.executable,
+        "-m",
+        "saddlescope.cli",
+        "survey",
+        str(config),
+        "--db",
+        str(killed),
+        "--workers",
+        "2",
+        "--out",
+        str(tmp_path / "out"),
+    ]
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    deadline = time.time() + 120
+    stored = 0
+    while time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+        if killed.exists():
+            try:
+                with sqlite3.connect(killed, timeout=5) as conn:
+                    stored = conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+            except sqlite3.OperationalError:
+                stored = 0
+            if stored >= 3:
+                break
+    assert proc.poll() is None, "the study finished before it could be killed"
+    os.killpg(proc.pid, signal.SIGKILL)  # the driver and its workers, mid-study
+    proc.wait()
+    with ResultStore(killed) as store:
+        partial = len(store)
+    assert 3 <= partial < 16
+    resumed = run_study(load_config(config), killed, workers=2)
+    assert resumed.skipped == partial and resumed.ran == 16 - partial
+    with ResultStore(killed) as a, ResultStore(reference) as b:
+        assert results(a.records()) == results(b.records())
+        assert len(a) == 16
+
+
+# ------------------------------------------------------------------------------------ summary, CLI
+def test_summary_counts_add_up(tmp_path):
+    db = tmp_path / "s.db"
+    run_study(tiny(2), db)
+    with ResultStore(db) as store:
+        records = store.records()
+    rows = summarize(records)
+    total = rows[0]
+    assert total.label == "all" and total.runs == 8
+    assert total.converged + total.gradient_flat + total.not_critical == total.runs
+    kinds = total.minima + total.saddles + total.maxima + total.degenerate
+    assert kinds == total.converged
+    assert sum(r.runs for r in rows[1:]) == total.runs
+
+
+def test_cli_survey_show_export_plot(tmp_path):
+    config = tmp_path / "tiny.toml"
+    config.write_text(TINY_TOML.format(seeds=1))
+    db, out = tmp_path / "c.db", tmp_path / "figs"
+    runner = CliRunner()
+    res = runner.invoke(
+        cli,
+        [
+            "survey",
+            str(config),
+            "--runs",
+            "3",
+            "--workers",
+            "1",
+            "--db",
+            str(db),
+            "--out",
+            str(out),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    assert "3 runs planned" in res.output and "database:" in res.output
+    for name in ("loss_vs_minimum_ratio.png", "index_histogram.png", "spectra.png"):
+        assert (out / name).stat().st_size > 5_000
+    res = runner.invoke(cli, ["survey", "show", str(db)])
+    assert res.exit_code == 0 and "3 runs" in res.output and "converged" in res.output
+    res = runner.invoke(
+        cli,
+        [
+            "survey",
+            "export",
+            str(db),
+            "--csv",
+            str(tmp_path / "c.csv"),
+            "--parquet",
+            str(tmp_path / "c.parquet"),
+        ],
+    )
+    assert res.exit_code == 0 and (tmp_path / "c.parquet").exists()
+    res = runner.invoke(cli, ["survey", "plot", str(db), "--out", str(out), "--show-excluded"])
+    assert res.exit_code == 0
+    res = runner.invoke(cli, ["survey", str(tmp_path / "nope.toml")])
+    assert res.exit_code != 0
+
+
+def test_cli_bad_config_is_a_clean_error(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[train]\nlrr = 1")
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "saddlescope.cli",
+            "survey",
+            str(bad),
+            "--db",
+            str(tmp_path / "b.db"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2
+    assert "unknown config key 'train.lrr'" in proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert not Path(tmp_path / "b.db").exists()
