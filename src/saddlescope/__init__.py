@@ -31,6 +31,14 @@ from saddlescope.errors import (
     NonFiniteError,
     SaddlescopeError,
 )
+from saddlescope.escape import (
+    EscapeEvent,
+    EscapeResult,
+    EscapeStep,
+    SaddleEscape,
+    curvature_step,
+    escape_saddle,
+)
 from saddlescope.objective import HessianLinearOperator, HessianOperator, Objective
 from saddlescope.spectrum import Spectrum, default_rtol, hessian_spectrum, spectrum_from_matrix
 
@@ -39,6 +47,9 @@ __version__ = "0.1.0"
 __all__ = [
     "CriticalPoint",
     "CriticalPointSearch",
+    "EscapeEvent",
+    "EscapeResult",
+    "EscapeStep",
     "HessianLinearOperator",
     "HessianOperator",
     "HessianTooLargeError",
@@ -46,11 +57,14 @@ __all__ = [
     "NonFiniteError",
     "Objective",
     "Probe",
+    "SaddleEscape",
     "SaddlescopeError",
     "SearchStep",
     "Spectrum",
     "classify",
+    "curvature_step",
     "default_rtol",
+    "escape_saddle",
     "find_critical_point",
     "gradient_flatness",
     "hessian_spectrum",
