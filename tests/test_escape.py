@@ -189,3 +189,15 @@ def test_saddle_escape_rejects_a_mismatched_optimizer():
         SaddleEscape(torch.optim.SGD(other.parameters(), lr=0.1), model, loss_fn, data)
     with pytest.raises(InvalidInputError, match="window"):
         SaddleEscape(torch.optim.SGD(model.parameters(), lr=0.1), model, loss_fn, data, window=0)
+
+
+def test_cli_escape_compares_methods(tmp_path):
+    from click.testing import CliRunner
+
+    from saddlescope.cli import cli
+
+    res = CliRunner().invoke(cli, ["escape", "--out", str(tmp_path), "--max-steps", "200"])
+    assert res.exit_code == 0, res.output
+    for m in METHODS:
+        assert m in res.output
+    assert (tmp_path / "escape_worked_example.png").stat().st_size > 5_000

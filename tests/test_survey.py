@@ -355,3 +355,41 @@ def test_cli_bad_config_is_a_clean_error(tmp_path):
     assert "unknown config key 'train.lrr'" in proc.stdout + proc.stderr
     assert "Traceback" not in proc.stdout + proc.stderr
     assert not Path(tmp_path / "b.db").exists()
+
+
+def test_stored_runs_can_be_rebuilt_and_escaped(tmp_path):
+    from saddlescope import classify
+    from saddlescope.survey import stored_run
+
+    db = tmp_path / "e.db"
+    run_study(tiny(), db)
+    with ResultStore(db) as store:
+        record = store.records()[0]
+        obj, theta = stored_run(store, record)
+    assert obj.num_params == record.num_params and theta.numel() == record.num_params
+    assert float(obj.loss(theta)) == pytest.approx(record.loss_critical, rel=1e-12)
+    cp = classify(obj, theta, grad_tol=1e-8, loss_lower_bound=0.0)
+    assert (cp.n_pos, cp.n_neg, cp.n_zero) == (record.n_pos, record.n_neg, record.n_zero)
+    res = CliRunner().invoke(
+        cli,
+        [
+            "escape",
+            "--db",
+            str(db),
+            "--saddles",
+            "1",
+            "--max-steps",
+            "50",
+            "--out",
+            str(tmp_path / "esc"),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+
+
+def test_a_store_of_another_layout_is_refused(tmp_path):
+    db = tmp_path / "old.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE runs (run_id TEXT)")
+    with pytest.raises(InvalidInputError, match="another layout"):
+        ResultStore(db)

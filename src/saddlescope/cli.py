@@ -370,6 +370,96 @@ def _print_summary(records: list[SurveyRecord]) -> None:
     console.print(table)
 
 
+@cli.command()
+@click.option(
+    "--db",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="A survey database: also escape from its converged saddles.",
+)
+@click.option(
+    "--saddles",
+    default=3,
+    show_default=True,
+    type=click.IntRange(0),
+    help="How many survey saddles (spread over the loss range).",
+)
+@click.option(
+    "--decrease",
+    default=0.1,
+    show_default=True,
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    help="For survey saddles: escaped once the loss is lower by this fraction.",
+)
+@click.option("--max-steps", default=2000, show_default=True, type=click.IntRange(1))
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("results/escape"),
+    show_default=True,
+)
+def escape(db: Path | None, saddles: int, decrease: float, max_steps: int, out_dir: Path) -> None:
+    """Compare ways out of a saddle: negative curvature, perturbed GD, saddle-free Newton, GD."""
+    import torch
+
+    from saddlescope import toy
+    from saddlescope.escape import compare_escapes
+    from saddlescope.survey import stored_run
+
+    obj = toy.worked_example_objective()
+    start = torch.tensor([1e-6, 0.0], dtype=torch.float64)
+    results = compare_escapes(obj, start, target_loss=1e-8, max_steps=max_steps)
+    _print_escapes("worked example, from (1e-6, 0) next to the saddle, to loss ≤ 1e-8", results)
+    paths = [
+        plots.save(
+            plots.plot_escape_paths(results, title="worked example"),
+            out_dir / "escape_worked_example.png",
+        )
+    ]
+    if db is not None and saddles:
+        with ResultStore(db) as store:
+            pool = [r for r in store.records() if r.usable and r.kind == "saddle"]
+            for record in representative(pool, saddles):
+                obj, theta = stored_run(store, record)
+                results = compare_escapes(
+                    obj,
+                    theta,
+                    decrease=decrease * record.loss_critical,
+                    max_steps=max_steps,
+                    seed=record.seed,
+                )
+                what = (
+                    f"survey saddle {record.run_id} ([{record.hidden}], loss "
+                    f"{record.loss_critical:.4g}, index {record.index:.2f}), "
+                    f"to {100 * decrease:g} % lower loss"
+                )
+                _print_escapes(what, results)
+                paths.append(
+                    plots.save(
+                        plots.plot_escape_paths(results, title=what),
+                        out_dir / f"escape_{record.run_id}.png",
+                    )
+                )
+    console.print("figures: " + "  ".join(str(p) for p in paths))
+
+
+def _print_escapes(what: str, results) -> None:
+    table = Table(title=what)
+    for col in ("method", "reached", "steps", "HVPs", "seconds", "final loss"):
+        table.add_column(col, justify="left" if col == "method" else "right")
+    for r in results:
+        table.add_row(
+            r.method,
+            "yes" if r.reached else "no",
+            str(r.steps_to_target if r.reached else len(r.path) - 1),
+            str(r.hvps),
+            f"{r.seconds:.3f}",
+            f"{r.loss:.3g}",
+        )
+    console.print(table)
+
+
 def main() -> None:
     """Entry point: turns saddlescope's own errors into a one-line message and exit status 2."""
     try:

@@ -38,6 +38,7 @@ __all__ = [
     "EscapeResult",
     "EscapeStep",
     "SaddleEscape",
+    "compare_escapes",
     "curvature_step",
     "escape_saddle",
 ]
@@ -418,3 +419,21 @@ class SaddleEscape(torch.optim.Optimizer):
                 action = "escaped"
         self.events.append(EscapeEvent(self._steps, float(loss), after, low.min, action, low.hvps))
         self._losses.clear()
+
+
+def compare_escapes(
+    obj: Objective,
+    theta: Tensor,
+    *,
+    methods: tuple[str, ...] = ESCAPE_METHODS,
+    **options: Any,
+) -> tuple[EscapeResult, ...]:
+    """:func:`escape_saddle` by each method from the same θ, with the same options.
+
+    One block HVP is run first, untimed: the first ``vmap`` in a process costs about a second,
+    which would otherwise be charged to whichever method runs first.
+    """
+    for m in methods:
+        check_choice("method", m, ESCAPE_METHODS)
+    obj.hessian_operator(theta) @ torch.zeros(obj.num_params, 1, dtype=obj.dtype)
+    return tuple(escape_saddle(obj, theta, method=m, **options) for m in methods)  # type: ignore[arg-type]

@@ -265,3 +265,300 @@ def plot_spectra(records: Sequence, *, max_points: int = 6) -> Figure:
     ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
+
+
+# ------------------------------------------------------------ landscape slices and spectra
+# (appended section: 1-D curves, the eigenvalue spectrum, interactive HTML surfaces)
+from saddlescope.errors import InvalidInputError as _InvalidInputError  # noqa: E402
+from saddlescope.landscape import Line as _Line  # noqa: E402
+from saddlescope.spectrum import Spectrum as _Spectrum  # noqa: E402
+
+__all__ += ["plot_eigenvalues", "plot_line", "plotly_available", "surface_html", "to_html"]
+
+
+def plot_line(
+    lines: _Line | Sequence[_Line],
+    *,
+    labels: Sequence[str] | None = None,
+    eigenvalues: float | Sequence[float | None] | None = None,
+    slopes: Sequence[float | None] | None = None,
+    title: str = "",
+    xlabel: str = "t   (θ + t·d)",
+    ylabel: str = "loss",
+) -> Figure:
+    """Loss curves t ↦ L(θ + t·d), several on one axes, each with its quadratic model if λ is given.
+
+    The model drawn (dashed) is L(θ) + s·t + ½·λ·‖d‖²·t²: the second-order Taylor model along an
+    eigenvector d of H(θ) with eigenvalue λ, s = ∇L(θ)ᵀd the slope (0 at a critical point).
+    ``eigenvalues`` gives one λ (or None) per line, ``slopes`` one s (or None for 0) per line;
+    L(θ) is the line's ``origin_loss``.
+    """
+    lines = [lines] if isinstance(lines, _Line) else list(lines)
+    if not lines:
+        raise _InvalidInputError("plot_line needs at least one Line (from slice_1d or line)")
+    if labels is not None and len(labels) != len(lines):
+        raise _InvalidInputError(f"got {len(labels)} labels for {len(lines)} lines; give one each")
+    if eigenvalues is None or isinstance(eigenvalues, (int, float)):
+        lams: list[float | None] = [eigenvalues] * len(lines)  # type: ignore[list-item]
+    else:
+        lams = list(eigenvalues)
+        if len(lams) != len(lines):
+            raise _InvalidInputError(
+                f"got {len(lams)} eigenvalues for {len(lines)} lines; give one (or None) each"
+            )
+    slope_list = [None] * len(lines) if slopes is None else list(slopes)
+    if len(slope_list) != len(lines):
+        raise _InvalidInputError(
+            f"got {len(slope_list)} slopes for {len(lines)} lines; give one (or None) each"
+        )
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (ln, lam, slope) in enumerate(zip(lines, lams, slope_list)):
+        colour = colours[i % len(colours)]
+        t, loss = ln.alphas.numpy(), ln.losses.numpy()
+        label = labels[i] if labels is not None else f"direction {i + 1}"
+        ax.plot(t, loss, color=colour, lw=2, label=label)
+        if lam is not None:
+            base = (
+                ln.origin_loss
+                if ln.origin_loss is not None
+                else float(np.interp(0.0, t, loss))  # a Line built by hand: read it off the curve
+            )
+            d2 = float(ln.direction @ ln.direction)
+            s = 0.0 if slope is None else float(slope)
+            ax.plot(
+                t,
+                base + s * t + 0.5 * lam * d2 * t**2,
+                color=colour,
+                lw=1.2,
+                ls="--",
+                label=(f"L₀ {'+−'[s < 0]} {abs(s):.2g}·t + ½λt²" if s else "L₀ + ½λt²")
+                + f",  λ = {lam:.4g}",
+            )
+    allv = np.concatenate([ln.losses.numpy() for ln in lines])
+    lo, hi = float(allv.min()), float(allv.max())
+    pad = 0.08 * (hi - lo if hi > lo else max(abs(hi), 1.0))
+    ax.set_ylim(lo - pad, hi + pad)  # the quadratic models may leave the frame; the data may not
+    ax.axvline(0.0, color="black", lw=0.6, ls=":")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_eigenvalues(spectrum: _Spectrum, *, title: str = "", yscale: str = "auto") -> Figure:
+    """Sorted Hessian eigenvalues by rank, coloured by sign, with the zero band |λ| ≤ tol shaded.
+
+    The legend holds the counts n₋, n₀, n₊ at the spectrum's tolerance (over the held eigenvalues:
+    for a Lanczos spectrum only the extremes). ``yscale``: "linear", "symlog", or "auto" (symlog
+    with the zero band as its linear part when the |λ| outside the band span over 3 decades).
+    """
+    if yscale not in ("auto", "linear", "symlog"):
+        raise _InvalidInputError(f"unknown yscale {yscale!r}; choose 'auto', 'linear' or 'symlog'")
+    lam = np.sort(spectrum.eigenvalues.numpy())
+    if lam.size == 0:
+        raise _InvalidInputError("the spectrum holds no eigenvalues to plot")
+    tol = spectrum.tolerance
+    rank = np.arange(1, lam.size + 1)
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    biggest = float(np.abs(lam).max())
+    ax.axhspan(-tol, tol, color="tab:gray", alpha=0.25, lw=0, label=f"|λ| ≤ tol = {tol:.3g}")
+    ax.axhline(0.0, color="black", lw=0.6)
+    ax.plot(rank, lam, color="black", lw=0.6, alpha=0.6)
+    size = 30 if lam.size <= 60 else 8
+    for mask, colour, name, count in (
+        (lam < -tol, "tab:red", "n₋", spectrum.n_neg),
+        (np.abs(lam) <= tol, "tab:gray", "n₀", spectrum.n_zero),
+        (lam > tol, "tab:blue", "n₊", spectrum.n_pos),
+    ):
+        ax.scatter(rank[mask], lam[mask], color=colour, s=size, zorder=3, label=f"{name} = {count}")
+    outside = np.abs(lam)[np.abs(lam) > tol]
+    wide = outside.size > 0 and float(outside.max()) > 1e3 * float(outside.min())
+    if yscale == "symlog" or (yscale == "auto" and wide):
+        linthresh = tol if tol > 0 else max(biggest * 1e-6, 1e-12)
+        ax.set_yscale("symlog", linthresh=linthresh)
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    held = "all" if spectrum.complete else f"{lam.size} extreme"
+    ax.set_xlabel(f"rank ({held} of n = {spectrum.num_params}, {spectrum.method})")
+    ax.set_ylabel("Hessian eigenvalue λ")
+    if not title and spectrum.complete:
+        n = spectrum.num_params
+        title = (
+            f"Hessian spectrum: index n₋/n = {spectrum.n_neg / n:.3g}, "
+            f"minimum ratio n₊/n = {spectrum.n_pos / n:.3g}"
+        )
+    ax.set_title(title or "Hessian spectrum (extreme eigenvalues)")
+    ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+def plotly_available() -> bool:
+    """True when plotly (the optional ``html`` extra) can be imported."""
+    try:
+        import plotly.graph_objects  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _plotly_go():
+    try:
+        import plotly.graph_objects as go
+    except ImportError:
+        raise _InvalidInputError(
+            "interactive HTML needs plotly, which is not installed; "
+            "pip install 'saddlescope[html]' (or pip install plotly)"
+        ) from None
+    return go
+
+
+def _surface_plotly(
+    plane: Plane,
+    points: Sequence[CriticalPoint],
+    arrows: Sequence[tuple[CriticalPoint, float]],
+    title: str,
+    zmax: float | None,
+    xlabel: str,
+    ylabel: str,
+):
+    from matplotlib.colors import to_hex
+    from scipy.interpolate import RegularGridInterpolator
+
+    go = _plotly_go()
+    a, b = plane.alphas.numpy(), plane.betas.numpy()
+    Z = plane.losses.numpy().copy()
+    if zmax is not None:
+        Z[zmax < Z] = np.nan
+    fig = go.Figure(
+        go.Surface(x=a, y=b, z=Z, colorscale="Viridis", opacity=0.85, colorbar={"title": "loss"})
+    )
+    seen: set[str] = set()
+    for p in points:
+        colour, _ = KIND_STYLE[p.kind]
+        pa, pb = _coords(plane, p.theta)
+        fig.add_trace(
+            go.Scatter3d(
+                x=[pa],
+                y=[pb],
+                z=[p.loss],
+                mode="markers",
+                marker={"size": 6, "color": to_hex(colour), "line": {"color": "black", "width": 1}},
+                name=p.kind,
+                legendgroup=p.kind,
+                showlegend=p.kind not in seen,
+                hovertext=f"{p.kind}: loss {p.loss:.6g}, ‖g‖ {p.grad_norm:.2g}",
+            )
+        )
+        seen.add(p.kind)
+    if arrows and len(a) > 1 and len(b) > 1:
+        order_a, order_b = np.argsort(a), np.argsort(b)
+        interp = RegularGridInterpolator(
+            (b[order_b], a[order_a]),
+            plane.losses.numpy()[np.ix_(order_b, order_a)],
+            bounds_error=False,
+            fill_value=np.nan,
+        )
+        for i, (point, length) in enumerate(arrows):
+            if point.escape_direction is None:
+                continue
+            a0, b0 = _coords(plane, point.theta)
+            a1, b1 = _coords(plane, point.theta + length * point.escape_direction.cpu())
+            s = np.linspace(-1.0, 1.0, 41)
+            xs, ys = a0 + s * (a1 - a0), b0 + s * (b1 - b0)
+            zs = interp(np.stack([ys, xs], axis=1))
+            fig.add_trace(
+                go.Scatter3d(
+                    x=xs,
+                    y=ys,
+                    z=zs,
+                    mode="lines",
+                    line={"color": to_hex("tab:red"), "width": 6},
+                    name="escape ±u (most negative λ)",
+                    showlegend=i == 0,
+                )
+            )
+    fig.update_layout(
+        title=title,
+        scene={"xaxis_title": xlabel, "yaxis_title": ylabel, "zaxis_title": "loss"},
+        legend={"x": 0.0, "y": 1.0},
+        margin={"l": 0, "r": 0, "b": 0, "t": 40},
+    )
+    return fig
+
+
+def to_html(
+    plane: Plane,
+    points: Sequence[CriticalPoint] = (),
+    *,
+    arrows: Sequence[tuple[CriticalPoint, float]] = (),
+    title: str = "",
+    zmax: float | None = None,
+    xlabel: str = "direction 1",
+    ylabel: str = "direction 2",
+    include_plotlyjs: bool | str = True,
+) -> str:
+    """A self-contained interactive HTML page (plotly) of the loss surface over ``plane``.
+
+    Critical points sit at (a, b, loss), coloured by kind as in the PNGs; ``arrows`` =
+    (saddle, length) draws ±length·escape_direction over the surface (heights interpolated from
+    the plane's grid). ``include_plotlyjs=True`` embeds plotly.js (≈4 MB, works offline);
+    ``"cdn"`` links it instead. Needs the optional ``html`` extra (plotly).
+    """
+    fig = _surface_plotly(plane, points, arrows, title, zmax, xlabel, ylabel)
+    return fig.to_html(full_html=True, include_plotlyjs=include_plotlyjs)
+
+
+def surface_html(
+    plane: Plane,
+    points: Sequence[CriticalPoint],
+    path: str | Path,
+    *,
+    arrows: Sequence[tuple[CriticalPoint, float]] = (),
+    title: str = "",
+    zmax: float | None = None,
+    xlabel: str = "direction 1",
+    ylabel: str = "direction 2",
+    include_plotlyjs: bool | str = True,
+) -> Path:
+    """Write :func:`to_html`'s page to ``path`` (folders created) and return the path."""
+    page = to_html(
+        plane,
+        points,
+        arrows=arrows,
+        title=title,
+        zmax=zmax,
+        xlabel=xlabel,
+        ylabel=ylabel,
+        include_plotlyjs=include_plotlyjs,
+    )
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(page, encoding="utf-8")
+    return path
+
+
+# ------------------------------------------------------------------------------- escapes
+def plot_escape_paths(results: Sequence, *, title: str = "") -> Figure:
+    """Loss against step for each escape method from one start (log scale above the target)."""
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for r in results:
+        steps = [s.step for s in r.path]
+        losses = [max(s.loss, 1e-300) for s in r.path]
+        label = f"{r.method}: " + (f"{r.steps_to_target} steps" if r.reached else "not reached")
+        ax.plot(steps, losses, marker=".", ms=3, label=label)
+    target = next((r.target_loss for r in results if r.target_loss is not None), None)
+    if target is not None and target > 0:
+        ax.axhline(target, color="black", ls="--", lw=1, label=f"target {target:.3g}")
+    ax.set_yscale("log")
+    ax.set_xscale("symlog", linthresh=10)
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -15,17 +15,26 @@ functions whose critical points are known (x² + y³, monkey saddles, flat direc
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
+from saddlescope.errors import InvalidInputError
 from saddlescope.objective import Objective
 
 __all__ = [
+    "LinearCriticalPoint",
     "ScalarField",
     "WorkedExample",
+    "balance_linear_network",
+    "half_squared_error",
+    "linear_network",
+    "linear_network_critical_points",
+    "match_linear_critical_point",
     "scalar_objective",
     "worked_example",
     "worked_example_grad",
@@ -111,3 +120,182 @@ def scalar_objective(f: Callable[[Tensor], Tensor], w0: Tensor | list[float]) ->
     model = ScalarField(f, torch.as_tensor(w0, dtype=torch.float64))
     data = (torch.zeros(1, 1, dtype=torch.float64), torch.zeros(1, dtype=torch.float64))
     return Objective(model, _identity_loss, data, dtype=torch.float64)
+
+
+# ------------------------------------------------------------------ Baldi & Hornik linear network
+def half_squared_error(output: Tensor, target: Tensor) -> Tensor:
+    """ℓ = ½‖ŷ − y‖² per sample, averaged over the batch: L = (1/2N)·‖Y − W2·W1·X‖_F²."""
+    return 0.5 * (output - target).pow(2).sum(dim=-1).mean()
+
+
+def linear_network(
+    eigenvalues: tuple[float, ...] = (4.0, 2.0, 1.0),
+    n_in: int = 4,
+    hidden: int = 1,
+    num_samples: int = 64,
+    noise: float = 0.5,
+    seed: int = 0,
+) -> tuple[nn.Sequential, Callable[[Tensor, Tensor], Tensor], tuple[Tensor, Tensor]]:
+    """(model, loss_fn, data) for y = W2·W1·x, the two-layer linear net of Baldi & Hornik (1989).
+
+    ``nn.Sequential(Linear(n_in, hidden), Linear(hidden, n_out))`` without biases, in float64,
+    n_out = len(eigenvalues); loss :func:`half_squared_error`. The seeded data (rows are samples)
+    has a random, non-white Σxx = XᵀX/N and Y = X·Mᵀ + E with E ⟂ the columns of X, M chosen so
+    that Σ = Σyx·Σxx⁻¹·Σxy has exactly the given (distinct, positive) ``eigenvalues``. The
+    model's initial weights are seeded random. Its critical points:
+    :func:`linear_network_critical_points`.
+    """
+    lam = torch.tensor(eigenvalues, dtype=torch.float64)
+    n_out = lam.numel()
+    if not 1 <= hidden <= n_out <= n_in or num_samples < n_in:
+        raise InvalidInputError("need 1 ≤ hidden ≤ n_out = len(eigenvalues) ≤ n_in ≤ num_samples")
+    if bool((lam <= 0).any()) or lam.unique().numel() != n_out:
+        raise InvalidInputError(f"eigenvalues must be positive and distinct, got {eigenvalues}")
+    gen = torch.Generator().manual_seed(seed)
+
+    def randn(*shape: int) -> Tensor:
+        return torch.randn(*shape, generator=gen, dtype=torch.float64)
+
+    x = randn(num_samples, n_in) @ (torch.eye(n_in, dtype=torch.float64) + 0.3 * randn(n_in, n_in))
+    evals, evecs = torch.linalg.eigh(x.mT @ x / num_samples)
+    sxx_inv_half = evecs @ torch.diag(evals.rsqrt()) @ evecs.mT
+    u = torch.linalg.qr(randn(n_out, n_out))[0]
+    v = torch.linalg.qr(randn(n_in, n_out))[0]
+    m = u @ torch.diag(lam.sqrt()) @ v.mT @ sxx_inv_half  # Σyx·Σxx^(-½) = M·Σxx^½ = U·diag(√λ)·Vᵀ
+    e = randn(num_samples, n_out)
+    e = noise * (e - x @ torch.linalg.solve(x.mT @ x, x.mT @ e))
+    y = x @ m.mT + e
+    with torch.random.fork_rng(devices=[]):  # nn.Linear's own init would draw from the global RNG
+        model = nn.Sequential(
+            nn.Linear(n_in, hidden, bias=False), nn.Linear(hidden, n_out, bias=False)
+        ).double()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(randn(*p.shape) / math.sqrt(p.shape[1]))
+    return model, half_squared_error, (x, y)
+
+
+@dataclass(frozen=True, eq=False)
+class LinearCriticalPoint:
+    """A closed-form critical point of :func:`linear_network`: θ = (W1, W2) flattened in order.
+
+    ``subset`` is S (0-based indices of Σ's eigenvalues in decreasing order; () at the origin),
+    ``product`` = W2·W1, ``n_neg``/``n_zero`` the Hessian's negative/zero eigenvalue counts.
+    """
+
+    subset: tuple[int, ...]
+    theta: Tensor
+    product: Tensor
+    loss: float
+    n_neg: int
+    n_zero: int
+    kind: str
+
+
+def linear_network_critical_points(
+    data: tuple[Tensor, Tensor], hidden: int = 1
+) -> list[LinearCriticalPoint]:
+    """Every critical point of (1/2N)‖Y − W2·W1·X‖² with rank(W2·W1) = p, and the origin.
+
+    Baldi & Hornik (1989), "Neural networks and principal component analysis: learning from
+    examples without local minima", Neural Networks 2(1):53–58: with Σxx = XᵀX/N invertible and
+    Σ = Σyx·Σxx⁻¹·Σxy = U·diag(λ)·Uᵀ, λ1 > λ2 > … > λm > 0, p = hidden ≤ m ≤ n, the critical
+    points with full-rank W2·W1 are projections, and only the top-p one is a minimum (their
+    result); the counts n_neg, n_zero are derived below. ``subset`` S is 0-based.
+
+    * products:  W2·W1 = U_S·U_Sᵀ·Σyx·Σxx⁻¹, one per index set |S| = p (θ: a balanced pair);
+    * loss:      L = ½·tr Σyy − ½·Σ_{i∈S} λi;  origin W1 = W2 = 0: L = ½·tr Σyy;
+    * n_zero:    p², the tangent of the orbit W1 → A·W1, W2 → W2·A⁻¹ (A ∈ GL(p));
+    * n_neg:     #{(i, j): i ∈ S, j ∉ S, λj > λi}; for p = 1 and S = {i}: #{j: λj > λi} = i;
+    * kind:      S = top-p: global minimum (non-strict); any other S: saddle;
+    * origin:    n_neg = p·m, n_zero = p·(n − m), a saddle. For p = 1 any other critical θ has
+      one of the products above, or W2 = 0 and Σyx·W1ᵀ = 0 (if n > m; same loss and counts).
+
+    Derivation: whitening x and rotating by the singular vectors of Σyx·Σxx^(-1/2) = U·diag(s)·Vᵀ
+    (s = √λ) changes θ linearly, so by Sylvester's law the Hessian's inertia at a critical
+    point is unchanged. There, with the balanced W2 = U_S·diag(s_S)^½, W1 = diag(s_S)^½·V_Sᵀ,
+    ½·d²L = ½‖dW2·W1 + W2·dW1‖² + ⟨W2·W1 − Σyx, dW2·dW1⟩ splits into 2×2 blocks: for each
+    i ∈ S and j ∉ S the pair (dW2[j, i], dW1[i, j]) has ½[[si, −sj], [−sj, si]], eigenvalues
+    si ± sj — exactly one negative when λj > λi; the S×S entries give p² positive and p² zero
+    eigenvalues; every other entry is positive. At the origin the pairs give ±sj, p per j.
+
+    >>> _, _, data = linear_network()  # Σ's eigenvalues 4 > 2 > 1, 4 → 1 → 3
+    >>> [(p.subset, p.kind, p.n_neg, p.n_zero) for p in linear_network_critical_points(data)]
+    [((0,), 'minimum', 0, 1), ((1,), 'saddle', 1, 1), ((2,), 'saddle', 2, 1), ((), 'saddle', 3, 1)]
+    """
+    x, y = (t.to(torch.float64) for t in data)
+    n, n_in = x.shape
+    n_out = y.shape[1]
+    sxx, syx = x.mT @ x / n, y.mT @ x / n
+    w_ls = torch.linalg.solve(sxx, syx.mT).mT  # Σyx·Σxx⁻¹
+    lam, u = torch.linalg.eigh(w_ls @ syx.mT)
+    lam, u = lam.flip(0), u.flip(1)  # decreasing
+    if not 1 <= hidden <= n_out <= n_in or bool((lam[:-1] - lam[1:] <= 1e-9 * lam[0]).any()):
+        raise InvalidInputError("need 1 ≤ hidden ≤ n_out ≤ n_in and distinct eigenvalues of Σ")
+    const = 0.5 * float(torch.trace(y.mT @ y / n))
+    points = []
+    for subset in itertools.combinations(range(n_out), hidden):
+        idx = list(subset)
+        u_s, lam_s = u[:, idx], lam[idx]
+        w2 = u_s * lam_s.pow(0.25)  # U_S·diag(λ_S)^¼ = U_S·diag(s_S)^½
+        w1 = (u_s * lam_s.pow(-0.25)).mT @ w_ls  # so that W2·W1 = U_S·U_Sᵀ·Σyx·Σxx⁻¹
+        n_neg = sum(1 for i in subset for j in range(i) if j not in subset)  # λj > λi ⇔ j < i
+        points.append(
+            LinearCriticalPoint(
+                subset=subset,
+                theta=torch.cat([w1.reshape(-1), w2.reshape(-1)]),
+                product=w2 @ w1,
+                loss=const - 0.5 * float(lam_s.sum()),
+                n_neg=n_neg,
+                n_zero=hidden**2,
+                kind="minimum" if subset == tuple(range(hidden)) else "saddle",
+            )
+        )
+    points.append(
+        LinearCriticalPoint(
+            subset=(),
+            theta=torch.zeros(hidden * (n_in + n_out), dtype=torch.float64),
+            product=torch.zeros(n_out, n_in, dtype=torch.float64),
+            loss=const,
+            n_neg=hidden * n_out,
+            n_zero=hidden * (n_in - n_out),
+            kind="saddle",
+        )
+    )
+    return points
+
+
+def match_linear_critical_point(
+    theta: Tensor, points: list[LinearCriticalPoint], rtol: float = 1e-6
+) -> LinearCriticalPoint | None:
+    """The point of ``points`` whose W2·W1 is θ's (so equal up to GL(p)), else None."""
+    n_out, n_in = points[0].product.shape
+    hidden = points[0].theta.numel() // (n_in + n_out)
+    theta = theta.detach().to(torch.float64).cpu()
+    w1, w2 = theta[: hidden * n_in].view(hidden, n_in), theta[hidden * n_in :].view(n_out, hidden)
+    w = w2 @ w1
+    scale = max(float(torch.linalg.matrix_norm(p.product)) for p in points)
+    for p in points:
+        if float(torch.linalg.matrix_norm(w - p.product)) <= rtol * scale:
+            return p
+    return None
+
+
+def balance_linear_network(theta: Tensor, n_in: int, n_out: int) -> Tensor:
+    """The point (A·W1, W2·A⁻¹) of θ's GL(p) orbit with W1·W1ᵀ = W2ᵀ·W2 (same W2·W1, same loss).
+
+    A = M^½ with M·P·M = Q, P = W1·W1ᵀ, Q = W2ᵀ·W2 (both invertible: W1, W2 of rank p). The map
+    is linear in θ, so at a critical point the Hessian's inertia is the same on the whole orbit
+    (Sylvester) while its conditioning is best near the balanced point.
+    """
+    hidden = theta.numel() // (n_in + n_out)
+    w1, w2 = theta[: hidden * n_in].view(hidden, n_in), theta[hidden * n_in :].view(n_out, hidden)
+
+    def power(s: Tensor, k: float) -> Tensor:  # s^k of a symmetric positive definite s
+        evals, evecs = torch.linalg.eigh(s)
+        return (evecs * evals.pow(k)) @ evecs.mT
+
+    p_half, p_inv_half = power(w1 @ w1.mT, 0.5), power(w1 @ w1.mT, -0.5)
+    m = p_inv_half @ power(p_half @ w2.mT @ w2 @ p_half, 0.5) @ p_inv_half
+    a, a_inv = power(m, 0.5), power(m, -0.5)
+    return torch.cat([(a @ w1).reshape(-1), (w2 @ a_inv).reshape(-1)])

@@ -24,7 +24,7 @@ from saddlescope.survey.executors import BACKENDS, execute
 from saddlescope.survey.record import SurveyRecord
 from saddlescope.survey.runner import run_one
 from saddlescope.survey.store import ResultStore
-from saddlescope.survey.study import StudyResult, run_study
+from saddlescope.survey.study import StudyResult, run_study, stored_run
 from saddlescope.survey.summary import summarize
 
 __all__ = [
@@ -44,5 +44,6 @@ __all__ = [
     "load_config",
     "run_one",
     "run_study",
+    "stored_run",
     "summarize",
 ]

@@ -43,6 +43,7 @@ class SurveyRecord:
     minimum_ratio: float
     tolerance: float
     eigenvalues: np.ndarray
+    theta: np.ndarray  # the parameters where the search ended
     seconds_train: float
     seconds_search: float
     seconds_spectrum: float
@@ -50,6 +51,7 @@ class SurveyRecord:
     def to_dict(self) -> dict[str, Any]:
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         d["eigenvalues"] = self.eigenvalues.tolist()
+        d["theta"] = self.theta.tolist()
         return d
 
     def result_dict(self) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from saddlescope.objective import Objective
 from saddlescope.survey.config import DataConfig, RunSpec, TrainConfig
 from saddlescope.survey.record import SurveyRecord
 
-__all__ = ["run_one", "train"]
+__all__ = ["objective_for", "run_one", "train"]
 
 
 @lru_cache(maxsize=8)
@@ -92,28 +92,38 @@ def _minibatches(n: int, batch: int, gen: torch.Generator) -> Iterator[torch.Ten
             yield perm[start : start + batch]
 
 
+def _model(spec: RunSpec, data: Dataset) -> nn.Module:
+    return mlp(
+        data.num_features, spec.hidden, data.num_outputs, activation=spec.activation, seed=spec.seed
+    )
+
+
+def _objective(spec: RunSpec, data: Dataset, model: nn.Module) -> Objective:
+    return Objective(
+        model,
+        nn.MSELoss(),
+        (data.inputs, data.targets),
+        dtype=torch.float64,
+        memory_budget=spec.spectrum.memory_budget,
+    )
+
+
+def objective_for(spec: RunSpec) -> Objective:
+    """The run's objective (its model family member on its data), to re-analyse a stored θ."""
+    data = _dataset(spec.data)
+    return _objective(spec, data, _model(spec, data))
+
+
 def run_one(spec: RunSpec) -> SurveyRecord:
     """Run one (model, training steps, seed) of a study and return its record."""
     with torch.random.fork_rng(devices=[]), _one_thread():
         torch.manual_seed(spec.seed)
         data = _dataset(spec.data)
-        model = mlp(
-            data.num_features,
-            spec.hidden,
-            data.num_outputs,
-            activation=spec.activation,
-            seed=spec.seed,
-        )
+        model = _model(spec, data)
         t0 = time.perf_counter()
         loss_trained = train(model, data, spec.train, spec.train_steps, spec.seed)
         t1 = time.perf_counter()
-        obj = Objective(
-            model,
-            nn.MSELoss(),
-            (data.inputs, data.targets),
-            dtype=torch.float64,
-            memory_budget=spec.spectrum.memory_budget,
-        )
+        obj = _objective(spec, data, model)
         search = find_critical_point(
             obj,
             obj.theta0,
@@ -160,6 +170,7 @@ def run_one(spec: RunSpec) -> SurveyRecord:
         minimum_ratio=cp.spectrum.n_pos / n,
         tolerance=cp.tolerance,
         eigenvalues=cp.spectrum.eigenvalues.numpy().astype(np.float64),
+        theta=search.theta.cpu().numpy().astype(np.float64),
         seconds_train=t1 - t0,
         seconds_search=t2 - t1,
         seconds_spectrum=t3 - t2,

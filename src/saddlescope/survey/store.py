@@ -3,7 +3,7 @@
 A run is stored under its ``run_id`` (a hash of everything that determines it) as the primary
 key, in one transaction, so a study killed at any moment — Ctrl-C, a crash, SIGKILL — keeps
 every finished run whole and none twice; running it again skips what is stored. Eigenvalues are
-kept compactly as little-endian float64 bytes, zlib-compressed.
+and the final parameters θ are kept compactly as little-endian float64 bytes, zlib-compressed.
 """
 
 from __future__ import annotations
@@ -24,11 +24,12 @@ from saddlescope.survey.record import SurveyRecord
 
 __all__ = ["ResultStore"]
 
-_FIELDS = [f for f in dataclasses.fields(SurveyRecord)]
+_FIELDS = list(dataclasses.fields(SurveyRecord))
+_ARRAYS = ("eigenvalues", "theta")
 
 
 def _column_type(f: dataclasses.Field) -> str:
-    if f.name == "eigenvalues":
+    if f.name in _ARRAYS:
         return "BLOB"
     base = str(f.type).split("|")[0].strip()
     return {"int": "INTEGER", "float": "REAL", "str": "TEXT", "bool": "INTEGER"}.get(base, "TEXT")
@@ -59,6 +60,13 @@ class ResultStore:
                 "CREATE TABLE IF NOT EXISTS studies (config_hash TEXT PRIMARY KEY, name TEXT, "
                 "config TEXT)"
             )
+        have = [row[1] for row in self._conn.execute("PRAGMA table_info(runs)")]
+        if have != [f.name for f in _FIELDS]:
+            self._conn.close()
+            raise InvalidInputError(
+                f"{self.path} holds results in another layout (written by another version of "
+                "saddlescope); use a new database file"
+            )
 
     # ------------------------------------------------------------------ writing
     def add_study(self, name: str, config_hash: str, config: dict[str, Any]) -> None:
@@ -78,7 +86,7 @@ class ResultStore:
 
     @staticmethod
     def _encode(name: str, value: Any) -> Any:
-        if name == "eigenvalues":
+        if name in _ARRAYS:
             return zlib.compress(np.asarray(value, dtype="<f8").tobytes())
         if isinstance(value, (bool, np.bool_)):
             return int(value)
@@ -106,7 +114,7 @@ class ResultStore:
     def _decode(row: Iterable[Any]) -> SurveyRecord:
         values: dict[str, Any] = {}
         for f, v in zip(_FIELDS, row):
-            if f.name == "eigenvalues":
+            if f.name in _ARRAYS:
                 v = np.frombuffer(zlib.decompress(v), dtype="<f8").astype(np.float64)
             elif f.name in ("converged", "gradient_flat") or (f.name == "strict" and v is not None):
                 v = bool(v)
@@ -115,6 +123,15 @@ class ResultStore:
 
     def studies(self) -> list[tuple[str, str]]:
         return list(self._conn.execute("SELECT name, config_hash FROM studies"))
+
+    def study_config(self, config_hash: str) -> dict[str, Any]:
+        """The stored config (as a dict) of the study with this hash."""
+        row = self._conn.execute(
+            "SELECT config FROM studies WHERE config_hash = ?", (config_hash,)
+        ).fetchone()
+        if row is None:
+            raise InvalidInputError(f"no study with config hash {config_hash} in {self.path}")
+        return json.loads(row[0])
 
     # ------------------------------------------------------------------ export
     def export_csv(self, path: str | Path) -> Path:
@@ -126,7 +143,8 @@ class ResultStore:
             writer.writerow([f.name for f in _FIELDS])
             for r in records:
                 row = r.to_dict()
-                row["eigenvalues"] = " ".join(repr(x) for x in r.eigenvalues.tolist())
+                for name in _ARRAYS:
+                    row[name] = " ".join(repr(x) for x in getattr(r, name).tolist())
                 writer.writerow([row[f.name] for f in _FIELDS])
         return path
 

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
+from torch import Tensor
+
 from saddlescope.errors import InvalidInputError
+from saddlescope.objective import Objective
 from saddlescope.survey.config import StudyConfig
 from saddlescope.survey.executors import execute
 from saddlescope.survey.record import SurveyRecord
+from saddlescope.survey.runner import objective_for
 from saddlescope.survey.store import ResultStore
 
-__all__ = ["StudyResult", "run_study"]
+__all__ = ["StudyResult", "run_study", "stored_run"]
 
 
 @dataclass(frozen=True)
@@ -73,3 +79,17 @@ def run_study(
     return StudyResult(
         Path(db), len(specs), len(specs) - len(todo), ran, time.perf_counter() - start
     )
+
+
+def stored_run(store: ResultStore, record: SurveyRecord) -> tuple[Objective, Tensor]:
+    """The objective and final θ of a stored run, rebuilt from its study's stored config."""
+    config = StudyConfig.from_dict(store.study_config(record.config_hash))
+    specs = [
+        s
+        for s in dataclasses.replace(config, seeds=record.seed + 1).runs()
+        if s.run_id == record.run_id
+    ]
+    if not specs:
+        raise InvalidInputError(f"run {record.run_id} is not part of study {config.name}")
+    obj = objective_for(specs[0])
+    return obj, torch.from_numpy(record.theta.copy()).to(obj.dtype)

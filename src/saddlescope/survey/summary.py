@@ -75,5 +75,7 @@ def representative(records: Sequence[SurveyRecord], k: int = 5) -> list[SurveyRe
     ok = sorted((r for r in records if r.usable), key=lambda r: r.loss_critical)
     if len(ok) <= k:
         return ok
+    if k == 1:
+        return [ok[len(ok) // 2]]
     picks = {round(i * (len(ok) - 1) / (k - 1)) for i in range(k)}
     return [ok[i] for i in sorted(picks)]
