@@ -327,3 +327,13 @@ def test_model_pictures_leave_the_model_alone(mlp, tmp_path):
     assert_unchanged(model, before)
     with pytest.raises(InvalidInputError, match="span must be a finite number > 0"):
         model_pictures(obj, theta, tmp_path, span=0.0)
+
+
+def test_cli_landscape(tmp_path):
+    from click.testing import CliRunner
+
+    from saddlescope.cli import cli
+
+    res = CliRunner().invoke(cli, ["landscape", "--out", str(tmp_path), "--no-html"])
+    assert res.exit_code == 0, res.output
+    assert len(list(tmp_path.glob("*.png"))) >= 4

@@ -39,6 +39,7 @@ from saddlescope.escape import (
     curvature_step,
     escape_saddle,
 )
+from saddlescope.lifting import LiftReport, add_neuron, lift_experiment, restrict, split_neuron
 from saddlescope.objective import HessianLinearOperator, HessianOperator, Objective
 from saddlescope.spectrum import Spectrum, default_rtol, hessian_spectrum, spectrum_from_matrix
 
@@ -54,6 +55,7 @@ __all__ = [
     "HessianOperator",
     "HessianTooLargeError",
     "InvalidInputError",
+    "LiftReport",
     "NonFiniteError",
     "Objective",
     "Probe",
@@ -61,6 +63,7 @@ __all__ = [
     "SaddlescopeError",
     "SearchStep",
     "Spectrum",
+    "add_neuron",
     "classify",
     "curvature_step",
     "default_rtol",
@@ -68,6 +71,9 @@ __all__ = [
     "find_critical_point",
     "gradient_flatness",
     "hessian_spectrum",
+    "lift_experiment",
+    "restrict",
     "spectrum_from_matrix",
+    "split_neuron",
     "toy",
 ]

@@ -460,6 +460,114 @@ def _print_escapes(what: str, results) -> None:
     console.print(table)
 
 
+@cli.command()
+@click.option(
+    "--db",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="A survey database: draw a stored run instead of the worked example.",
+)
+@click.option(
+    "--run",
+    "run_id",
+    default=None,
+    help="Run id in --db (default: the converged saddle of median loss).",
+)
+@click.option("--span", default=1.0, show_default=True, type=click.FloatRange(min=0, min_open=True))
+@click.option(
+    "--html/--no-html",
+    default=None,
+    help="Also write interactive HTML (needs plotly; default: if installed).",
+)
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("results/landscape"),
+    show_default=True,
+)
+def landscape(
+    db: Path | None, run_id: str | None, span: float, html: bool | None, seed: int, out_dir: Path
+) -> None:
+    """Slices of the loss through a critical point: eigen- and random directions, spectrum."""
+    from saddlescope.pictures import model_pictures, worked_example_pictures
+    from saddlescope.survey import stored_run
+
+    if db is None:
+        paths = worked_example_pictures(out_dir, html=html, seed=seed)
+    else:
+        with ResultStore(db) as store:
+            records = store.records()
+            if run_id is not None:
+                chosen = [r for r in records if r.run_id == run_id]
+                if not chosen:
+                    raise InvalidInputError(f"no run {run_id!r} in {db}")
+            else:
+                chosen = representative([r for r in records if r.usable and r.kind == "saddle"], 1)
+                if not chosen:
+                    raise InvalidInputError(f"no converged saddle in {db}; pass --run RUN_ID")
+            record = chosen[0]
+            obj, theta = stored_run(store, record)
+        console.print(
+            f"run {record.run_id}: {record.kind}, loss {record.loss_critical:.4g}, "
+            f"[{record.hidden}], {record.num_params} parameters"
+        )
+        paths = model_pictures(
+            obj,
+            theta,
+            out_dir,
+            seed=seed,
+            span=span,
+            html=html,
+            prefix=f"{record.run_id}_",
+            classify_kwargs={"grad_tol": 1e-6, "loss_lower_bound": 0.0},
+        )
+    console.print("figures: " + "  ".join(str(p) for p in paths))
+
+
+@cli.command()
+@click.option(
+    "--dataset",
+    type=click.Choice(["teacher-student", "sinc", "digits"]),
+    default="teacher-student",
+    show_default=True,
+)
+@click.option(
+    "--hidden",
+    default=2,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Hidden units of the narrow network (one more after the split).",
+)
+@click.option(
+    "--ratio",
+    "ratios",
+    multiple=True,
+    type=float,
+    help="Split ratios λ (repeatable; default -0.5 0 0.25 0.5 1 1.5).",
+)
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("results/lift"),
+    show_default=True,
+)
+def lift(dataset: str, hidden: int, ratios: tuple[float, ...], seed: int, out_dir: Path) -> None:
+    """The dimension effect: a narrow network's minimum becomes a saddle when a neuron is split."""
+    from saddlescope.lifting import lift_experiment
+
+    options = {"ratios": ratios} if ratios else {}
+    report = lift_experiment(dataset=dataset, hidden=hidden, seed=seed, **options)
+    console.print(str(report))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "lift.json"
+    path.write_text(json.dumps(report.to_dict(), indent=1))
+    console.print(f"data: {path}")
+
+
 def main() -> None:
     """Entry point: turns saddlescope's own errors into a one-line message and exit status 2."""
     try:

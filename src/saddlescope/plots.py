@@ -223,6 +223,8 @@ def plot_loss_vs_ratio(
         )
     ax.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.set_yscale("symlog", linthresh=1e-3)
+    shown = [r.loss_critical for r in records if r.usable or show_excluded]
+    ax.set_ylim(-1e-4, 2 * max(shown, default=1.0) or 1.0)
     ax.set_xlabel("minimum ratio  n₊ / n  (fraction of positive Hessian eigenvalues)")
     ax.set_ylabel("training loss at the critical point")
     ax.set_xlim(-0.02, 1.05)

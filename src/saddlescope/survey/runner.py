@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from functools import lru_cache
 
 import numpy as np
@@ -20,6 +19,7 @@ from saddlescope.critical import classify, find_critical_point
 from saddlescope.data import Dataset, load_dataset
 from saddlescope.models import mlp
 from saddlescope.objective import Objective
+from saddlescope.runtime import one_thread
 from saddlescope.survey.config import DataConfig, RunSpec, TrainConfig
 from saddlescope.survey.record import SurveyRecord
 
@@ -39,16 +39,6 @@ def _dataset(cfg: DataConfig) -> Dataset:
         d_out=cfg.d_out,
         noise=cfg.noise,
     )
-
-
-@contextmanager
-def _one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def train(model: nn.Module, data: Dataset, cfg: TrainConfig, steps: int, seed: int) -> float:
@@ -116,7 +106,7 @@ def objective_for(spec: RunSpec) -> Objective:
 
 def run_one(spec: RunSpec) -> SurveyRecord:
     """Run one (model, training steps, seed) of a study and return its record."""
-    with torch.random.fork_rng(devices=[]), _one_thread():
+    with torch.random.fork_rng(devices=[]), one_thread():
         torch.manual_seed(spec.seed)
         data = _dataset(spec.data)
         model = _model(spec, data)
