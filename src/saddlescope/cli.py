@@ -60,7 +60,7 @@ def cli() -> None:
 )
 @click.option(
     "--method",
-    type=click.Choice(["newton-mr", "gradnorm"]),
+    type=click.Choice(["newton-mr", "lm", "gradnorm"]),
     default="newton-mr",
     show_default=True,
     help="Critical-point search.",

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -300,7 +301,9 @@ class SaddleEscape(torch.optim.Optimizer):
     last ``window`` steps — checks the most negative Hessian eigenvalue of the full objective
     (dense when small, else Lanczos). If it is below −tol the parameters take the
     negative-curvature step of :func:`curvature_step`; either way the event is logged in
-    :attr:`events`. When training is not stalled the only extra work is one gradient norm.
+    :attr:`events`. When training is not stalled the only extra work is reading the loss the
+    closure returned (the gradient norm is computed only once the loss window is flat, or every
+    step when ``step`` gets no closure).
 
     The objective is built from ``model``, ``loss_fn`` and ``data`` as :class:`Objective` does;
     the base optimizer must optimise the model's trainable parameters.
@@ -349,7 +352,7 @@ class SaddleEscape(torch.optim.Optimizer):
         self.grad_tol, self.loss_tol, self.window, self.rtol = grad_tol, loss_tol, window, rtol
         self.seed = seed
         self.events: list[EscapeEvent] = []
-        self._losses: list[float] = []
+        self._losses: deque[float] = deque(maxlen=window)
         self._steps = 0
         self.defaults = base.defaults
         self._optimizer_step_pre_hooks = {}  # type: ignore[assignment]
@@ -376,14 +379,19 @@ class SaddleEscape(torch.optim.Optimizer):
     def step(self, closure: Any = None) -> Any:  # type: ignore[override]
         loss = self.base.step(closure) if closure is not None else self.base.step()
         self._steps += 1
-        grads = [p.grad for p in self._params if p.grad is not None]
-        gnorm = math.sqrt(sum(float(g.pow(2).sum()) for g in grads)) if grads else math.inf
         if loss is not None:
             self._losses.append(float(loss.detach() if isinstance(loss, Tensor) else loss))
-            del self._losses[: -self.window]
-        if gnorm <= self.grad_tol and self._stalled():
+            if not self._stalled():  # the cheap test first: a flat loss window
+                return loss
+        if self._grad_norm() <= self.grad_tol and (loss is None or self._stalled()):
             self._escape()
         return loss
+
+    def _grad_norm(self) -> float:
+        grads = [p.grad for p in self._params if p.grad is not None]
+        if not grads:
+            return math.inf
+        return float(torch.linalg.vector_norm(torch.stack([g.norm() for g in grads])))
 
     def _stalled(self) -> bool:
         if len(self._losses) < self.window:
