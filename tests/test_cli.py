@@ -7,6 +7,7 @@ import json
 from click.testing import CliRunner
 
 from saddlescope.cli import cli
+from saddlescope.demo import run_worked_example
 
 
 def test_demo_writes_table_figures_and_data(tmp_path):
@@ -31,3 +32,23 @@ def test_demo_writes_table_figures_and_data(tmp_path):
 def test_unknown_option_is_a_usage_error():
     result = CliRunner().invoke(cli, ["demo", "--method", "bfgs"])
     assert result.exit_code == 2 and "bfgs" in result.output
+
+
+def test_worked_example_report_to_dict_and_str():
+    report = run_worked_example(grid=3, resolution=5)
+    d = json.loads(json.dumps(report.to_dict()))
+    assert len(d["searches"]) == 9 and len(d["escape"]) == 3
+    check = report.escape[0]
+    assert json.loads(json.dumps(check.to_dict())) == {
+        "t": check.t,
+        "predicted": check.predicted,
+        "actual": check.actual,
+    }
+    assert str(check) == f"t = 0.1: predicted ΔL -0.01, actual {check.actual:.4g}"
+    text = str(report)
+    converged = sum(s.converged for s in report.searches)
+    assert f"{converged}/9 searches converged" in text
+    assert f"{len(report.points)} distinct critical points (1 saddle, " in text
+    assert "escape along (-0.7071, -0.7071) (λ = -2)" in text or "(0.7071, 0.7071)" in text
+    assert "t = 1.414: predicted ΔL -2" in text
+    assert len(text.splitlines()) == 2 + len(report.escape)

@@ -6,7 +6,14 @@ import pytest
 import torch
 
 from conftest import classification_data, make_mlp
-from saddlescope import Objective, classify, find_critical_point, gradient_flatness, toy
+from saddlescope import (
+    InvalidInputError,
+    Objective,
+    classify,
+    find_critical_point,
+    gradient_flatness,
+    toy,
+)
 
 F64 = torch.float64
 
@@ -76,13 +83,14 @@ def test_lanczos_classification_when_dense_does_not_fit():
     model = make_mlp([3, 8, 2], "tanh", seed=1)
     x, y = classification_data(30, 3, 2)
     full = Objective(model, torch.nn.CrossEntropyLoss(), (x, y), dtype=F64)
-    res = find_critical_point(full, full.theta0)
+    res = find_critical_point(full, full.theta0, method="lm")
+    assert res.converged
     small = Objective(model, torch.nn.CrossEntropyLoss(), (x, y), dtype=F64, memory_budget=1024)
     exact = classify(full, res.theta)
     approx = classify(small, res.theta, k=3)
     assert approx.spectrum.method == "lanczos"
     assert approx.index is None and approx.minimum_ratio is None
-    assert approx.kind == exact.kind
+    assert approx.kind == exact.kind == "saddle"
 
 
 def test_gradient_flat_point_is_reported_as_such():
@@ -130,3 +138,17 @@ def test_max_steps_zero_reports_without_moving():
     res = find_critical_point(obj, torch.tensor([0.5, -0.3], dtype=F64), max_steps=0)
     assert res.steps == 0 and not res.converged and res.status in {"max-steps", "gradient-flat"}
     assert torch.equal(res.theta, torch.tensor([0.5, -0.3], dtype=F64))
+
+
+def test_a_far_fall_does_not_make_a_local_minimum_a_saddle():
+    # Quartic rise near 0, sextic fall beyond |w1| ≈ 0.07: a local minimum all the same.
+    obj = field(lambda w: w[0] ** 2 + w[1] ** 4 - 200 * w[1] ** 6)
+    cp = classify(obj, obj.theta0)
+    assert cp.kind == "minimum" and cp.strict is False
+    assert any(p.verdict == "fall" for p in cp.probes)  # the far fall was seen, and outweighed
+
+
+def test_probe_radii_must_not_be_empty():
+    obj = field(lambda w: w[0] ** 2 + w[1] ** 4)
+    with pytest.raises(InvalidInputError, match="probe_radii"):
+        classify(obj, obj.theta0, probe_radii=())

@@ -165,3 +165,31 @@ def test_unknown_norm_stats_and_dtype(setup):
         Objective(*setup, dtype=torch.int64)
     with pytest.raises(InvalidInputError, match="memory_budget"):
         Objective(*setup, memory_budget=0)
+
+
+def test_a_model_that_fails_on_the_data_gets_a_clear_error(setup):
+    model, loss_fn, (x, y) = setup
+    with pytest.raises(InvalidInputError, match=r"fail on the first batch.*\(10, 5\)"):
+        Objective(model, loss_fn, (torch.randn(10, 5), y))
+    bn = nn.Sequential(nn.Linear(3, 2), nn.BatchNorm1d(2))
+    with pytest.raises(InvalidInputError, match="more than one sample"):
+        Objective(bn, loss_fn, [(x[:1], torch.randn(1, 2))], norm_stats="batch")
+
+
+def test_objective_holds_its_own_copy_of_the_data_and_theta(setup):
+    model, loss_fn, (x, y) = setup
+    obj = Objective(model, loss_fn, (x, y))
+    before = float(obj.loss(obj.theta0))
+    x.mul_(10)  # the user edits their tensors afterwards
+    assert float(obj.loss(obj.theta0)) == before
+    theta = obj.theta0.requires_grad_(True)
+    assert not obj.grad(theta).requires_grad
+
+
+def test_weighted_loss_module_follows_the_objective_dtype():
+    model = nn.Linear(3, 2)
+    x, y = torch.randn(6, 3), torch.tensor([0, 1, 0, 1, 1, 0])
+    loss_fn = nn.CrossEntropyLoss(weight=torch.tensor([1.0, 3.0]))
+    obj = Objective(model, loss_fn, (x, y), dtype=F64)
+    assert obj.loss(obj.theta0).dtype == F64
+    assert loss_fn.weight.dtype == torch.float32  # the user's module is untouched

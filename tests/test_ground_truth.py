@@ -8,6 +8,8 @@ converge to must be one of them.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -139,3 +141,16 @@ def test_searches_find_closed_form_critical_points(method, max_steps, min_succes
     assert success >= min_success, f"{method}: {success}/20 converged"
     if method == "lm":
         assert len(found) == len(points)  # every critical point, the saddles and the origin too
+
+
+def test_linear_critical_point_to_dict_and_str():
+    _, _, points = setup("4-1-3")
+    p = points[1]
+    d = json.loads(json.dumps(p.to_dict()))
+    assert d["subset"] == [1] and d["kind"] == "saddle" and d["n_neg"] == 1 and d["n_zero"] == 1
+    assert d["loss"] == p.loss and len(d["theta"]) == p.theta.numel() == 7
+    assert torch.tensor(d["product"], dtype=torch.float64).equal(p.product)
+    text = str(p)
+    assert "saddle" in text and "S = {1}" in text and f"{p.loss:.6g}" in text
+    assert "n- = 1" in text and "n0 = 1" in text and "7 params" in text
+    assert "origin" in str(points[-1]) and "n- = 3" in str(points[-1])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import sys
 
@@ -16,6 +17,7 @@ from saddlescope.landscape import (
     eigen_pairs,
     line,
     orthogonalize,
+    plane,
     random_direction,
     slice_1d,
     slice_2d,
@@ -337,3 +339,26 @@ def test_cli_landscape(tmp_path):
     res = CliRunner().invoke(cli, ["landscape", "--out", str(tmp_path), "--no-html"])
     assert res.exit_code == 0, res.output
     assert len(list(tmp_path.glob("*.png"))) >= 4
+
+
+def test_line_plane_eigen_direction_to_dict_and_str(worked):
+    obj, theta = worked
+    neg, _ = eigen_pairs(obj, theta)
+    d = json.loads(json.dumps(neg.to_dict()))
+    assert d["which"] == "most-negative" and d["eigenvalue"] == neg.eigenvalue
+    assert len(d["vector"]) == 2
+    text = str(neg)
+    assert "most-negative" in text and "λ = -2" in text and "2 params" in text
+    ln = slice_1d(obj, theta, neg.vector, span=2.0, num=41)  # loss 1 − t² + t⁴/4: 0 … 1
+    assert json.loads(json.dumps(ln.to_dict()))["origin_loss"] == 1.0
+    text = str(ln)
+    assert "\n" not in text and "41 points" in text and "2 params" in text
+    assert "[-2, 2]" in text and "max 1," in text and "L(origin) 1" in text
+    assert f"min {float(ln.losses.min()):.6g}" in text
+    e1, e2 = torch.eye(2, dtype=F64)
+    pl = plane(obj, theta, e1, e2, [-1.0, 0.0, 1.0], [0.0, 2.0])  # (1 − ab)²: 0 … 9
+    d = json.loads(json.dumps(pl.to_dict()))
+    assert len(d["losses"]) == 2 and len(d["losses"][0]) == 3
+    text = str(pl)
+    assert "\n" not in text and "3×2 grid" in text and "2 params" in text
+    assert "a ∈ [-1, 1]" in text and "b ∈ [0, 2]" in text and "loss min 1, max 9" in text

@@ -21,8 +21,10 @@ from saddlescope import (
 )
 from saddlescope.data import load_dataset
 from saddlescope.lifting import (
+    EscapeRecord,
     Inertia,
     LiftReport,
+    SplitRow,
     add_neuron,
     lift_experiment,
     module_at,
@@ -481,3 +483,33 @@ def test_cli_lift(tmp_path):
     assert "saddle" in res.output and "✓" in res.output
     data = json.loads((tmp_path / "lift.json").read_text())
     assert data
+
+
+def test_narrow_minimum_to_dict_and_str(narrow):
+    cp = narrow.critical_point
+    d = json.loads(json.dumps(narrow.to_dict()))
+    assert d["widths"] == [2, 2, 1] and d["seed"] == narrow.seed
+    assert d["seeds_tried"] == narrow.seeds_tried
+    assert d["objective"]["num_params"] == narrow.objective.num_params == 9
+    assert d["critical_point"]["kind"] == "minimum" and d["critical_point"]["loss"] == cp.loss
+    text = str(narrow)
+    assert "strict minimum" in text and "MLP 2-2-1" in text and "9 params" in text
+    assert "40 samples" in text and f"loss {cp.loss:.6g}" in text
+    assert f"seed {narrow.seed} ({narrow.seeds_tried} tried)" in text
+
+
+def test_split_row_and_escape_record_to_dict_and_str():
+    row = SplitRow(0, 1.5, "saddle", 1, 1, 8, Inertia(1, 1, 8), 3e-11, -0.0123)
+    d = json.loads(json.dumps(row.to_dict()))
+    assert d["matches"] is True and d["predicted"] == {"n_neg": 1, "n_zero": 1, "n_pos": 8}
+    text = str(row)
+    assert text.startswith("unit 0, λ = 1.5: saddle (n-=1, n0=1, n+=8)")
+    assert "predicted (n-=1, n0=1, n+=8) ✓" in text and "-0.0123" in text
+    bad = SplitRow(1, 0.5, "minimum", 0, 1, 9, Inertia(1, 1, 8), 1e-11, 0.5)
+    assert "✗" in str(bad) and bad.to_dict()["matches"] is False
+    e = EscapeRecord(0, 1.5, 0.0421, -0.0123, 0.8, 0.0405, 0.0125, 2e-9, 57)
+    d = json.loads(json.dumps(e.to_dict()))
+    assert d["loss_final"] == 0.0125 and d["evaluations"] == 57
+    text = str(e)
+    assert "unit 0, λ = 1.5" in text and "curvature -0.0123" in text
+    assert "0.0421 → 0.0405" in text and "57 evaluations" in text and "→ 0.0125" in text

@@ -75,3 +75,17 @@ def test_auto_uses_lanczos_when_dense_does_not_fit(tanh_mlp):
 def test_values_only(mlp_obj):
     s = hessian_spectrum(mlp_obj, mlp_obj.theta0, eigenvectors=False)
     assert s.eigenvectors is None and s.complete
+
+
+@pytest.mark.parametrize("method", ["lanczos", "dense"])
+def test_one_end_spectrum_uses_the_whole_scale_for_its_tolerance(method):
+    from saddlescope import toy
+
+    d = torch.tensor([-2e-9, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 4.0], dtype=F64)
+    obj = toy.scalar_objective(lambda w: 0.5 * (d * w**2).sum(), [0.0] * 10)
+    low = hessian_spectrum(obj, obj.theta0, k=1, which="smallest", method=method)
+    assert low.which == "smallest" and not low.complete
+    assert low.min == pytest.approx(-2e-9, abs=1e-12)
+    assert low.scale == pytest.approx(4.0, rel=1e-3)
+    assert low.tolerance == pytest.approx(4e-6, rel=1e-3)
+    assert low.n_neg == 0 and low.n_zero == 1  # −2e-9 is zero at the stated tolerance

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import signal
 import sqlite3
@@ -33,6 +34,7 @@ from saddlescope.survey import (
     run_study,
     summarize,
 )
+from saddlescope.survey.summary import SummaryRow
 
 TINY_TOML = """
 name = "tiny"
@@ -165,8 +167,8 @@ def test_run_one_is_pure():
     assert a.n_pos + a.n_neg + a.n_zero == a.num_params == a.eigenvalues.size
     assert a.minimum_ratio == a.n_pos / a.num_params and a.index == a.n_neg / a.num_params
     assert a.train_steps == 40 and a.loss_trained <= 1.0
-    if a.converged:
-        assert a.grad_norm <= spec.search.grad_tol and a.kind != "not-critical"
+    assert a.converged and a.status == "converged"  # this run is known to converge
+    assert a.grad_norm <= spec.search.grad_tol and a.kind == "saddle"
     assert "run" in str(a)
 
 
@@ -387,9 +389,34 @@ def test_stored_runs_can_be_rebuilt_and_escaped(tmp_path):
     assert res.exit_code == 0, res.output
 
 
-def test_a_store_of_another_layout_is_refused(tmp_path):
-    db = tmp_path / "old.db"
-    with sqlite3.connect(db) as conn:
+def test_foreign_and_outdated_databases_are_refused_untouched(tmp_path):
+    foreign = tmp_path / "foreign.db"
+    with sqlite3.connect(foreign) as conn:
+        conn.execute("CREATE TABLE users (name TEXT)")
+    with pytest.raises(InvalidInputError, match="something else"):
+        ResultStore(foreign)
+    with sqlite3.connect(foreign) as conn:  # nothing was added to it
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+    assert tables == {"users"}
+    old = tmp_path / "old.db"
+    with sqlite3.connect(old) as conn:
+        conn.execute(f"PRAGMA application_id = {0x53414444}")
         conn.execute("CREATE TABLE runs (run_id TEXT)")
     with pytest.raises(InvalidInputError, match="another layout"):
-        ResultStore(db)
+        ResultStore(old)
+    (tmp_path / "text.db").write_text("not a database at all " * 50)
+    with pytest.raises(InvalidInputError, match="not an SQLite database"):
+        ResultStore(tmp_path / "text.db")
+    with pytest.raises(InvalidInputError, match="no results database"):
+        ResultStore(tmp_path / "missing.db", readonly=True)
+
+
+def test_summary_row_to_dict_and_str():
+    row = SummaryRow("12 params [3]", 8, 6, 1, 2, 3, 0, 1, 1, 0.875)
+    d = json.loads(json.dumps(row.to_dict()))
+    assert d["label"] == "12 params [3]" and d["runs"] == 8 and d["median_ratio"] == 0.875
+    text = str(row)
+    assert text.startswith("12 params [3]: 8 runs, 6 converged")
+    assert "2 minima" in text and "3 saddles" in text and "1 degenerate" in text
+    assert "1 gradient-flat" in text and "1 not critical" in text and "0.875" in text
+    assert "—" in str(dataclasses.replace(row, median_ratio=None))

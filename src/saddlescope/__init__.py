@@ -1,5 +1,8 @@
 """saddlescope: is training stuck at a minimum or a saddle, and which way is out?
 
+Modules beyond what is re-exported here: ``saddlescope.survey`` (the empirical study),
+``saddlescope.plots`` and ``saddlescope.pictures`` (figures), ``saddlescope.toy`` (known answers).
+
 Everything is a function of one flat parameter vector θ. Wrap a model, a loss and data in an
 :class:`Objective`, then ask at any θ for the spectrum, the verdict and the way out:
 
@@ -36,10 +39,29 @@ from saddlescope.escape import (
     EscapeResult,
     EscapeStep,
     SaddleEscape,
+    compare_escapes,
     curvature_step,
     escape_saddle,
 )
-from saddlescope.lifting import LiftReport, add_neuron, lift_experiment, restrict, split_neuron
+from saddlescope.landscape import (
+    Line,
+    Plane,
+    eigen_directions,
+    line,
+    plane,
+    random_direction,
+    slice_1d,
+    slice_2d,
+)
+from saddlescope.lifting import (
+    LiftReport,
+    add_neuron,
+    lift_experiment,
+    predicted_inertia,
+    restrict,
+    split_neuron,
+    split_objective,
+)
 from saddlescope.objective import HessianLinearOperator, HessianOperator, Objective
 from saddlescope.spectrum import Spectrum, default_rtol, hessian_spectrum, spectrum_from_matrix
 
@@ -56,8 +78,10 @@ __all__ = [
     "HessianTooLargeError",
     "InvalidInputError",
     "LiftReport",
+    "Line",
     "NonFiniteError",
     "Objective",
+    "Plane",
     "Probe",
     "SaddleEscape",
     "SaddlescopeError",
@@ -65,15 +89,24 @@ __all__ = [
     "Spectrum",
     "add_neuron",
     "classify",
+    "compare_escapes",
     "curvature_step",
     "default_rtol",
+    "eigen_directions",
     "escape_saddle",
     "find_critical_point",
     "gradient_flatness",
     "hessian_spectrum",
     "lift_experiment",
+    "line",
+    "plane",
+    "predicted_inertia",
+    "random_direction",
     "restrict",
+    "slice_1d",
+    "slice_2d",
     "spectrum_from_matrix",
     "split_neuron",
+    "split_objective",
     "toy",
 ]

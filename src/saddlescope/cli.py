@@ -8,6 +8,9 @@ import time
 from pathlib import Path
 
 import click
+import matplotlib
+
+matplotlib.use("Agg")  # a batch tool: figures go to files, never to a window
 from rich.console import Console
 from rich.table import Table
 
@@ -265,8 +268,9 @@ def survey_run(
             on_start=on_start,
         )
     console.print(str(result))
-    with ResultStore(db) as store:
-        records = store.records(study=cfg.name)
+    planned = {spec.run_id for spec in cfg.runs()[:runs]}
+    with ResultStore(db, readonly=True) as store:
+        records = [r for r in store.records() if r.run_id in planned]
     _print_summary(records)
     paths = _survey_figures(records, out_dir, show_excluded=False)
     console.print("figures: " + "  ".join(str(p) for p in paths))
@@ -277,7 +281,7 @@ def survey_run(
 @click.argument("db", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def survey_show(db: Path) -> None:
     """Summary of a results database: runs, converged, gradient-flat, kinds, per model size."""
-    with ResultStore(db) as store:
+    with ResultStore(db, readonly=True) as store:
         records = store.records()
         studies = store.studies()
     console.print(
@@ -294,7 +298,7 @@ def survey_export(db: Path, csv_path: Path | None, parquet_path: Path | None) ->
     """Write the records to CSV and/or Parquet."""
     if csv_path is None and parquet_path is None:
         raise InvalidInputError("nothing to export: give --csv PATH and/or --parquet PATH")
-    with ResultStore(db) as store:
+    with ResultStore(db, readonly=True) as store:
         if csv_path is not None:
             console.print(f"wrote {store.export_csv(csv_path)}")
         if parquet_path is not None:
@@ -317,7 +321,7 @@ def survey_export(db: Path, csv_path: Path | None, parquet_path: Path | None) ->
 )
 def survey_plot(db: Path, out_dir: Path, show_excluded: bool) -> None:
     """Figures from a results database: loss vs minimum ratio, index histogram, spectra."""
-    with ResultStore(db) as store:
+    with ResultStore(db, readonly=True) as store:
         records = store.records()
     paths = _survey_figures(records, out_dir, show_excluded=show_excluded)
     console.print("figures: " + "  ".join(str(p) for p in paths))
@@ -418,7 +422,7 @@ def escape(db: Path | None, saddles: int, decrease: float, max_steps: int, out_d
         )
     ]
     if db is not None and saddles:
-        with ResultStore(db) as store:
+        with ResultStore(db, readonly=True) as store:
             pool = [r for r in store.records() if r.usable and r.kind == "saddle"]
             for record in representative(pool, saddles):
                 obj, theta = stored_run(store, record)
@@ -497,7 +501,7 @@ def landscape(
     if db is None:
         paths = worked_example_pictures(out_dir, html=html, seed=seed)
     else:
-        with ResultStore(db) as store:
+        with ResultStore(db, readonly=True) as store:
             records = store.records()
             if run_id is not None:
                 chosen = [r for r in records if r.run_id == run_id]
@@ -529,7 +533,7 @@ def landscape(
 @cli.command()
 @click.option(
     "--dataset",
-    type=click.Choice(["teacher-student", "sinc", "digits"]),
+    type=click.Choice(["teacher-student", "sinc"]),
     default="teacher-student",
     show_default=True,
 )

@@ -38,7 +38,7 @@ import torch
 from scipy.sparse.linalg import minres
 from torch import Tensor
 
-from saddlescope.errors import InvalidInputError, check_choice, check_positive
+from saddlescope.errors import InvalidInputError, NonFiniteError, check_choice, check_positive
 from saddlescope.objective import Objective
 from saddlescope.spectrum import Spectrum, hessian_spectrum
 
@@ -194,7 +194,9 @@ def classify(
     ('saddle', 0.5, 0.5)
     """
     check_positive("grad_tol", grad_tol)
-    radii = tuple(check_positive("probe radius", r) for r in probe_radii)
+    radii = tuple(sorted(check_positive("probe radius", r) for r in probe_radii))
+    if not radii:
+        raise InvalidInputError("probe_radii must hold at least one radius, e.g. (1e-3, 1e-2)")
     theta = obj.check_theta(theta)
     loss_t, g = obj.loss_and_grad(theta)
     loss, grad_norm = float(loss_t), float(torch.linalg.vector_norm(g))
@@ -272,26 +274,16 @@ def classify(
             **common,
         )
     probes = _probe(obj, theta, loss, g, null_dirs, radii)
-    fell = [p for p in probes if p.verdict == "fall"]
-    rose = [p for p in probes if p.verdict == "rise"]
+    local = _local_verdicts(probes)
+    fell = [p for p in local if p.verdict == "fall"]
+    rose = [p for p in local if p.verdict == "rise"]
     n_dirs = null_dirs.shape[1]
-    rises_everywhere = (
-        all(
-            any(p.direction == d and p.sign == s and p.verdict == "rise" for p in probes)
-            for d in range(n_dirs)
-            for s in (1, -1)
-        )
-        and not fell
+    rises_everywhere = len(rose) == len(local)
+    falls_everywhere = len(fell) == len(local)
+    evidence = (
+        f"degenerate (n0={n_zero}); probed {n_dirs} null directions (eigenvectors and random "
+        f"mixtures) at radii {list(radii)}, each side judged at its smallest telling radius"
     )
-    falls_everywhere = (
-        all(
-            any(p.direction == d and p.sign == s and p.verdict == "fall" for p in probes)
-            for d in range(n_dirs)
-            for s in (1, -1)
-        )
-        and not rose
-    )
-    evidence = f"degenerate (n0={n_zero}); probed {n_dirs} null directions at radii {list(radii)}"
     kind, strict, why = "degenerate", False, f"{evidence}: inconclusive"
     if (has_pos or rose) and (has_neg or fell):
         kind, why = "saddle", f"{evidence}: the loss falls along some and rises along others"
@@ -339,6 +331,22 @@ def _null_directions(spectrum: Spectrum, obj: Objective, seed: int) -> Tensor | 
         mixed = basis @ mix.to(basis)
         basis = torch.cat([basis, mixed / torch.linalg.vector_norm(mixed, dim=0)], dim=1)
     return basis
+
+
+def _local_verdicts(probes: list[Probe]) -> list[Probe]:
+    """Per (direction, sign): the probe at the smallest radius that is not flat (else the last).
+
+    The local shape is decided nearest θ: a fall far out (past a rise) is another valley, not
+    a way down from this point.
+    """
+    sides: dict[tuple[int, int], list[Probe]] = {}
+    for p in probes:
+        sides.setdefault((p.direction, p.sign), []).append(p)
+    out = []
+    for side in sides.values():
+        side.sort(key=lambda p: p.radius)
+        out.append(next((p for p in side if p.verdict != "flat"), side[-1]))
+    return out
 
 
 def _probe(
@@ -450,6 +458,15 @@ def gradient_flatness(
     return float(torch.linalg.vector_norm(Hp + g)) / gn, used
 
 
+def _loss_and_grad_or_inf(obj: Objective, theta: Tensor) -> tuple[Tensor, Tensor]:
+    """(L, ∇L) at a trial point; an overflow there reads as an infinite gradient (step rejected)."""
+    try:
+        return obj.loss_and_grad(theta)
+    except NonFiniteError:
+        inf = torch.tensor(math.inf, dtype=obj.dtype, device=obj.device)
+        return inf, torch.full_like(theta, math.inf)
+
+
 def find_critical_point(
     obj: Objective,
     theta0: Tensor,
@@ -525,9 +542,9 @@ def find_critical_point(
             while True:
                 p = -(U @ (lam / (lam**2 + mu) * c))
                 p = p * min(1.0, max_step_norm / max(float(torch.linalg.vector_norm(p)), 1e-300))
-                predicted = sq - float(((mu / (lam**2 + mu)) * c).pow(2).sum())
+                predicted = sq - float((c + lam * (U.mT @ p)).pow(2).sum())  # ‖g‖² − ‖g + Hp‖²
                 trial = theta + p
-                t_loss, t_g = obj.loss_and_grad(trial)
+                t_loss, t_g = _loss_and_grad_or_inf(obj, trial)
                 grads += 1
                 t_sq = float(t_g @ t_g)
                 rho = (sq - t_sq) / max(predicted, 1e-300)
@@ -561,7 +578,7 @@ def find_critical_point(
         alpha = min(alpha, max_step_norm / max(float(torch.linalg.vector_norm(p)), 1e-300))
         while alpha >= min_step:
             trial = theta + alpha * p
-            t_loss, t_g = obj.loss_and_grad(trial)
+            t_loss, t_g = _loss_and_grad_or_inf(obj, trial)
             grads += 1
             t_sq = float(t_g @ t_g)
             if 0.5 * t_sq <= 0.5 * sq + armijo * alpha * slope:

@@ -22,6 +22,14 @@ from saddlescope.landscape import Plane, plane
 __all__ = ["EscapeCheck", "WorkedExampleReport", "run_worked_example"]
 
 
+_PLURAL = {"minimum": "minima", "maximum": "maxima", "saddle": "saddles"}
+
+
+def _clean(x: float) -> float:
+    """x, or 0.0 when it is round-off (|x| ≤ 1e-12): for printing coordinates."""
+    return 0.0 if abs(x) <= 1e-12 else x
+
+
 @dataclass(frozen=True)
 class EscapeCheck:
     """A step of length t from the saddle along the escape direction u."""
@@ -32,6 +40,9 @@ class EscapeCheck:
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+    def __str__(self) -> str:
+        return f"t = {self.t:.4g}: predicted ΔL {self.predicted:.4g}, actual {self.actual:.4g}"
 
 
 @dataclass(frozen=True, eq=False)
@@ -54,6 +65,27 @@ class WorkedExampleReport:
             ],
             "escape": [e.to_dict() for e in self.escape],
         }
+
+    def __str__(self) -> str:
+        converged = sum(s.converged for s in self.searches)
+        kinds: dict[str, int] = {}
+        for p in self.points:
+            kinds[p.kind] = kinds.get(p.kind, 0) + 1
+        by_kind = ", ".join(f"{n} {_PLURAL.get(k, k) if n > 1 else k}" for k, n in kinds.items())
+        lines = [
+            f"Worked example: {converged}/{len(self.searches)} searches converged; "
+            f"{len(self.points)} distinct critical points ({by_kind or 'none'})"
+        ]
+        s = self.saddle
+        if s is None or s.escape_direction is None:
+            lines.append("no saddle with an escape direction")
+        else:
+            at = ", ".join(f"{_clean(x):.4g}" for x in s.theta.tolist())
+            u = ", ".join(f"{_clean(x):.4g}" for x in s.escape_direction.tolist())
+            curv = "" if s.escape_curvature is None else f" (λ = {s.escape_curvature:.4g})"
+            lines.append(f"saddle at ({at}), loss {s.loss:.6g}: escape along ({u}){curv}")
+        lines += [f"  {e}" for e in self.escape]
+        return "\n".join(lines)
 
 
 def run_worked_example(

@@ -29,7 +29,14 @@ from typing import Any, Literal
 import torch
 from torch import Tensor
 
-from saddlescope.errors import HessianTooLargeError, InvalidInputError, check_choice, check_positive
+from saddlescope.critical import _negative_direction
+from saddlescope.errors import (
+    HessianTooLargeError,
+    InvalidInputError,
+    NonFiniteError,
+    check_choice,
+    check_positive,
+)
 from saddlescope.objective import Objective
 from saddlescope.spectrum import Spectrum, hessian_spectrum
 
@@ -115,16 +122,28 @@ class EscapeResult:
         )
 
 
-def _extreme(obj: Objective, theta: Tensor, which: str, seed: int) -> Spectrum:
+def _extreme(
+    obj: Objective, theta: Tensor, which: str, seed: int, rtol: float | None = None
+) -> Spectrum:
     """The most negative or most positive eigenpair, dense when it fits (cheap for small n)."""
     try:
         obj.check_dense_fits()
-        dense = obj.num_params <= 2048
+        method = "dense" if obj.num_params <= 2048 else "lanczos"
     except HessianTooLargeError:
-        dense = False
-    if dense:
-        return hessian_spectrum(obj, theta, k=1, which=which, method="dense", seed=seed)  # type: ignore[arg-type]
-    return hessian_spectrum(obj, theta, k=1, which=which, method="lanczos", seed=seed)  # type: ignore[arg-type]
+        method = "lanczos"
+    return hessian_spectrum(obj, theta, k=1, which=which, method=method, rtol=rtol, seed=seed)  # type: ignore[arg-type]
+
+
+def _way_down(
+    obj: Objective, theta: Tensor, g: Tensor, loss: float, rtol: float | None, seed: int
+) -> tuple[Tensor | None, float, Spectrum]:
+    """(θ after the negative-curvature step or None, its loss, the smallest-end spectrum)."""
+    low = _extreme(obj, theta, "smallest", seed, rtol)
+    u, curvature = _negative_direction(low, g)
+    if u is None or curvature is None:
+        return None, loss, low
+    new, f, _ = curvature_step(obj, theta, u, curvature, loss)
+    return (new, f, low) if f < loss else (None, loss, low)
 
 
 def curvature_step(
@@ -148,7 +167,10 @@ def curvature_step(
     def at(t: float) -> float:
         nonlocal evals
         evals += 1
-        return float(obj.losses((theta + t * direction)[None])[0])
+        try:
+            return float(obj.losses((theta + t * direction)[None])[0])
+        except NonFiniteError:  # overshot into overflow: treat as no decrease
+            return math.inf
 
     t, f = 1.0, at(1.0)
     if f < loss:
@@ -211,9 +233,9 @@ def escape_saddle(
         target_loss = loss - check_positive("decrease", decrease)
     hvps = 0
     if lr is None:
-        top = _extreme(obj, theta, "largest", seed)
+        top = _extreme(obj, theta, "largest", seed, rtol)
         hvps += top.hvps
-        lr = 0.5 / max(top.max, 1e-12)
+        lr = 0.5 / max(top.scale or abs(top.max), 1e-12)  # 0.5 / max|λ|
     check_positive("lr", lr)
     gen = torch.Generator().manual_seed(seed)
     path = [EscapeStep(0, loss, float(g.norm()), "start", hvps, time.perf_counter() - start)]
@@ -226,14 +248,10 @@ def escape_saddle(
         action = "gradient"
         new = theta - lr * g
         if method == "curvature" and gnorm <= grad_threshold:
-            low = _extreme(obj, theta, "smallest", seed + step)
+            cand, _, low = _way_down(obj, theta, g, loss, rtol, seed + step)
             hvps += low.hvps
-            if low.min < -low.tolerance and low.eigenvectors is not None:
-                u = low.eigenvectors[:, 0]
-                u = -u if float(g @ u) > 0 else u
-                cand, f, _ = curvature_step(obj, theta, u / u.norm(), low.min, loss)
-                if f < loss:
-                    new, action = cand, "curvature"
+            if cand is not None:
+                new, action = cand, "curvature"
         elif method == "perturbed-gd" and gnorm <= grad_threshold and step - last_perturb >= wait:
             xi = torch.randn(obj.num_params, generator=gen, dtype=torch.float64)
             scale = radius * float(torch.rand((), generator=gen, dtype=torch.float64)) ** (
@@ -300,7 +318,8 @@ class SaddleEscape(torch.optim.Optimizer):
     ``p.grad``) is ≤ ``grad_tol`` and the loss varied by at most ``loss_tol``·max(1, |L|) over the
     last ``window`` steps — checks the most negative Hessian eigenvalue of the full objective
     (dense when small, else Lanczos). If it is below −tol the parameters take the
-    negative-curvature step of :func:`curvature_step`; either way the event is logged in
+    negative-curvature step of :func:`curvature_step` (and the base optimizer's state for them is
+    reset, since its momenta point the old way); either way the event is logged in
     :attr:`events`. When training is not stalled the only extra work is reading the loss the
     closure returned (the gradient norm is computed only once the loss window is flat, or every
     step when ``step`` gets no closure).
@@ -341,6 +360,7 @@ class SaddleEscape(torch.optim.Optimizer):
         if not isinstance(window, int) or window < 1:
             raise InvalidInputError(f"window must be a positive integer, got {window!r}")
         self.base = base
+        self.model, self.loss_fn, self.data = model, loss_fn, data
         self.objective = Objective(model, loss_fn, data)
         live = dict(model.named_parameters())
         self._params = [live[n] for n in self.objective.param_names]
@@ -401,30 +421,17 @@ class SaddleEscape(torch.optim.Optimizer):
 
     @torch.no_grad()
     def _escape(self) -> None:
-        obj = self.objective
+        # A fresh objective: frozen parameters and buffers as they are now, not at construction.
+        obj = Objective(self.model, self.loss_fn, self.data)
         theta = torch.cat([p.detach().reshape(-1) for p in self._params]).to(obj.dtype)
         loss, g = obj.loss_and_grad(theta)
-        low = _extreme(obj, theta, "smallest", self.seed + self._steps)
-        if self.rtol is not None:
-            low = Spectrum(
-                low.eigenvalues,
-                low.eigenvectors,
-                low.num_params,
-                low.method,
-                low.hvps,
-                self.rtol,
-                low.atol,
-                low.residuals,
-            )
-        after, action = float(loss), "no-negative-curvature"
-        if low.min < -low.tolerance and low.eigenvectors is not None:
-            u = low.eigenvectors[:, 0]
-            u = -u if float(g @ u) > 0 else u
-            new, after, _ = curvature_step(obj, theta, u / u.norm(), low.min, float(loss))
-            if after < float(loss):
-                for p, chunk in zip(self._params, obj.unflatten(new).values()):
-                    p.copy_(chunk.to(p.dtype))
-                action = "escaped"
+        new, after, low = _way_down(obj, theta, g, float(loss), self.rtol, self.seed + self._steps)
+        action = "no-negative-curvature"
+        if new is not None:
+            for p, chunk in zip(self._params, obj.unflatten(new).values()):
+                p.copy_(chunk.to(p.dtype))
+                self.base.state.pop(p, None)  # momenta from before the jump point the wrong way
+            action = "escaped"
         self.events.append(EscapeEvent(self._steps, float(loss), after, low.min, action, low.hvps))
         self._losses.clear()
 

@@ -50,6 +50,22 @@ EigenEnd = Literal["most-negative", "most-positive"]
 EIGEN_ENDS: tuple[str, ...] = ("most-negative", "most-positive")
 
 
+def _span(values: Tensor) -> str:
+    if values.numel() == 0:
+        return "[]"
+    return f"[{float(values.min()):.4g}, {float(values.max()):.4g}]"
+
+
+def _loss_range(losses: Tensor) -> str:
+    """The least and greatest finite loss, and how many losses were not finite."""
+    finite = losses[torch.isfinite(losses)]
+    if finite.numel() == 0:
+        return "loss: no finite value"
+    text = f"loss min {float(finite.min()):.6g}, max {float(finite.max()):.6g}"
+    bad = losses.numel() - finite.numel()
+    return text + (f" ({bad} not finite)" if bad else "")
+
+
 @dataclass(frozen=True, eq=False)
 class Line:
     """L(origin + a·direction) for each a in ``alphas``; ``origin_loss`` = L(origin)."""
@@ -63,6 +79,13 @@ class Line:
     def to_dict(self) -> dict[str, Any]:
         keys = ("origin", "direction", "alphas", "losses")
         return {**{k: getattr(self, k).tolist() for k in keys}, "origin_loss": self.origin_loss}
+
+    def __str__(self) -> str:
+        at = "" if self.origin_loss is None else f", L(origin) {self.origin_loss:.6g}"
+        return (
+            f"Line: {self.alphas.numel()} points in {self.origin.numel()} params, "
+            f"a ∈ {_span(self.alphas)}, {_loss_range(self.losses)}{at}"
+        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -79,6 +102,13 @@ class Plane:
     def to_dict(self) -> dict[str, Any]:
         keys = ("origin", "d1", "d2", "alphas", "betas", "losses")
         return {k: getattr(self, k).tolist() for k in keys}
+
+    def __str__(self) -> str:
+        return (
+            f"Plane: {self.alphas.numel()}×{self.betas.numel()} grid in {self.origin.numel()} "
+            f"params, a ∈ {_span(self.alphas)}, b ∈ {_span(self.betas)}, "
+            f"{_loss_range(self.losses)}"
+        )
 
 
 def _grid_axis(name: str, values: Tensor | list[float]) -> Tensor:
@@ -145,6 +175,12 @@ class EigenDirection:
 
     def to_dict(self) -> dict[str, Any]:
         return {"which": self.which, "eigenvalue": self.eigenvalue, "vector": self.vector.tolist()}
+
+    def __str__(self) -> str:
+        return (
+            f"EigenDirection({self.which}): λ = {self.eigenvalue:.6g}, unit vector in "
+            f"{self.vector.numel()} params, entries ∈ {_span(self.vector)}"
+        )
 
 
 def _which_tuple(which: str | Sequence[str]) -> tuple[str, ...]:

@@ -737,6 +737,31 @@ class NarrowMinimum:
     def theta(self) -> Tensor:
         return self.critical_point.theta
 
+    def _widths(self) -> tuple[int, ...]:
+        """Layer widths, input to output (e.g. (2, 2, 1))."""
+        linears = [m for m in self.model if isinstance(m, nn.Linear)]
+        return (linears[0].in_features, *(m.out_features for m in linears))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "widths": list(self._widths()),
+            "seed": self.seed,
+            "seeds_tried": self.seeds_tried,
+            "objective": self.objective.describe(),
+            "critical_point": self.critical_point.to_dict(),
+        }
+
+    def __str__(self) -> str:
+        cp = self.critical_point
+        strict = "strict " if cp.strict else ""
+        arch = "-".join(map(str, self._widths()))
+        return (
+            f"NarrowMinimum: {strict}{cp.kind} of an MLP {arch} "
+            f"({self.objective.num_params} params, {self.objective.num_samples} samples), "
+            f"loss {cp.loss:.6g}, ‖g‖ {cp.grad_norm:.2g}, λ_min(H) {cp.spectrum.min:.3g} "
+            f"(tol {cp.tolerance:.2g}); seed {self.seed} ({self.seeds_tried} tried)"
+        )
+
 
 def train_strict_minimum(
     *,
@@ -837,6 +862,14 @@ class SplitRow:
             "min_eigenvalue": self.min_eigenvalue,
         }
 
+    def __str__(self) -> str:
+        mark = "✓" if self.matches else "✗"
+        return (
+            f"unit {self.unit}, λ = {self.ratio:g}: {self.kind} {self.observed}, "
+            f"predicted {self.predicted} {mark}; ‖g‖ {self.grad_norm:.2g}, "
+            f"λ_min(H) {self.min_eigenvalue:.3g}"
+        )
+
 
 @dataclass(frozen=True)
 class EscapeRecord:
@@ -854,6 +887,14 @@ class EscapeRecord:
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+    def __str__(self) -> str:
+        return (
+            f"escape from unit {self.unit}, λ = {self.ratio:g}: step {self.step:.3g} along "
+            f"curvature {self.curvature:.3g}, loss {self.saddle_loss:.6g} → "
+            f"{self.loss_after_step:.6g}; L-BFGS ({self.evaluations} evaluations) → "
+            f"{self.loss_final:.6g}, ‖g‖ {self.grad_norm_final:.2g}"
+        )
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,7 @@ def mlp(
     gen = torch.Generator().manual_seed(seed)
     layers: list[nn.Module] = []
     for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
-        layer = nn.Linear(a, b, dtype=dtype)
+        layer = torch.nn.utils.skip_init(nn.Linear, a, b, dtype=dtype)  # no global RNG draws
         bound = 1 / a**0.5  # nn.Linear's default: U(−1/√fan_in, 1/√fan_in), here from our generator
         with torch.no_grad():
             layer.weight.uniform_(-bound, bound, generator=gen)

@@ -74,9 +74,11 @@ class Objective:
         (``reduction="mean"``, as ``nn.MSELoss()`` and ``nn.CrossEntropyLoss()`` default to).
     data:
         An ``(inputs, targets)`` pair of tensors, or an iterable of such batches (a
-        ``DataLoader``). It is read once at construction and held on ``device``, so a shuffling
+        ``DataLoader``). It is copied once at construction and held on ``device``, so a shuffling
         loader yields one fixed objective. Batch losses are weighted by batch size, so the
-        objective equals the loss on the concatenated data (an uneven last batch included).
+        objective equals the loss on the concatenated data (an uneven last batch included) for
+        any per-sample mean loss; losses that normalise by something else (class-weighted or
+        ``ignore_index`` cross-entropy) are weighted by batch size all the same.
     dtype, device:
         Where the analysis runs; default: the model's. Use ``torch.float64`` for precise work.
     norm_stats:
@@ -146,6 +148,8 @@ class Objective:
         self._numels: tuple[int, ...] = tuple(p.numel() for _, p in trainable)
         self.num_params = sum(self._numels)
         self._theta0 = torch.cat([copied[n].detach().reshape(-1) for n in self.param_names]).clone()
+        if isinstance(loss_fn, nn.Module):  # e.g. class weights: our own copy, in our dtype
+            loss_fn = copy.deepcopy(loss_fn).to(device=self.device, dtype=self.dtype)
         self.loss_fn = loss_fn
         self._batches = self._materialize(data)
         self.num_samples = sum(b.inputs.shape[0] for b in self._batches)
@@ -187,13 +191,22 @@ class Objective:
         return [_Batch(x, y, x.shape[0] / total) for x, y in batches]
 
     def _cast(self, t: Tensor) -> Tensor:
-        t = t.to(self.device)
+        """Our own copy on our device (floating point in our dtype): later edits don't leak in."""
+        t = t.detach().to(self.device, copy=True)
         return t.to(self.dtype) if t.is_floating_point() else t
 
     def _check_loss_is_scalar(self) -> None:
         b = self._batches[0]
-        with torch.no_grad():
-            value = self._batch_loss(self._theta0, b.inputs, b.targets)
+        try:
+            with torch.no_grad():
+                value = self._batch_loss(self._theta0, b.inputs, b.targets)
+        except (RuntimeError, ValueError, TypeError, IndexError) as err:
+            raise InvalidInputError(
+                f"the model and loss_fn fail on the first batch (inputs {tuple(b.inputs.shape)}, "
+                f"targets {tuple(b.targets.shape)}, {self.dtype}): {err}. Check the input shape, "
+                "the target shape and dtype loss_fn expects, and (with norm_stats='batch') that "
+                "batches hold more than one sample"
+            ) from err
         if not isinstance(value, Tensor) or value.numel() != 1 or value.ndim != 0:
             shape = tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
             raise InvalidInputError(
@@ -232,7 +245,7 @@ class Objective:
             t = t.to(torch.float64)
         if t.is_complex():
             raise InvalidInputError(f"{name} must be real, got {t.dtype}")
-        return t.to(device=self.device, dtype=self.dtype)
+        return t.detach().to(device=self.device, dtype=self.dtype)
 
     def describe(self) -> dict[str, Any]:
         """What the objective is: sizes, dtype, device, and which normalisation statistics."""

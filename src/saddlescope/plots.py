@@ -13,18 +13,31 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 from torch import Tensor
 
 from saddlescope.critical import CriticalPoint
-from saddlescope.landscape import Plane
+from saddlescope.errors import InvalidInputError
+from saddlescope.landscape import Line, Plane
+from saddlescope.spectrum import Spectrum
 
-__all__ = ["KIND_STYLE", "plot_contour", "plot_surface", "save"]
+__all__ = [
+    "KIND_STYLE",
+    "plot_contour",
+    "plot_eigenvalues",
+    "plot_escape_paths",
+    "plot_index_histogram",
+    "plot_line",
+    "plot_loss_vs_ratio",
+    "plot_spectra",
+    "plot_surface",
+    "plotly_available",
+    "save",
+    "surface_html",
+    "to_html",
+]
 
 KIND_STYLE: dict[str, tuple[str, str]] = {  # kind → (colour, marker)
     "minimum": ("tab:green", "o"),
@@ -271,15 +284,10 @@ def plot_spectra(records: Sequence, *, max_points: int = 6) -> Figure:
 
 # ------------------------------------------------------------ landscape slices and spectra
 # (appended section: 1-D curves, the eigenvalue spectrum, interactive HTML surfaces)
-from saddlescope.errors import InvalidInputError as _InvalidInputError  # noqa: E402
-from saddlescope.landscape import Line as _Line  # noqa: E402
-from saddlescope.spectrum import Spectrum as _Spectrum  # noqa: E402
-
-__all__ += ["plot_eigenvalues", "plot_line", "plotly_available", "surface_html", "to_html"]
 
 
 def plot_line(
-    lines: _Line | Sequence[_Line],
+    lines: Line | Sequence[Line],
     *,
     labels: Sequence[str] | None = None,
     eigenvalues: float | Sequence[float | None] | None = None,
@@ -295,22 +303,22 @@ def plot_line(
     ``eigenvalues`` gives one λ (or None) per line, ``slopes`` one s (or None for 0) per line;
     L(θ) is the line's ``origin_loss``.
     """
-    lines = [lines] if isinstance(lines, _Line) else list(lines)
+    lines = [lines] if isinstance(lines, Line) else list(lines)
     if not lines:
-        raise _InvalidInputError("plot_line needs at least one Line (from slice_1d or line)")
+        raise InvalidInputError("plot_line needs at least one Line (from slice_1d or line)")
     if labels is not None and len(labels) != len(lines):
-        raise _InvalidInputError(f"got {len(labels)} labels for {len(lines)} lines; give one each")
+        raise InvalidInputError(f"got {len(labels)} labels for {len(lines)} lines; give one each")
     if eigenvalues is None or isinstance(eigenvalues, (int, float)):
         lams: list[float | None] = [eigenvalues] * len(lines)  # type: ignore[list-item]
     else:
         lams = list(eigenvalues)
         if len(lams) != len(lines):
-            raise _InvalidInputError(
+            raise InvalidInputError(
                 f"got {len(lams)} eigenvalues for {len(lines)} lines; give one (or None) each"
             )
     slope_list = [None] * len(lines) if slopes is None else list(slopes)
     if len(slope_list) != len(lines):
-        raise _InvalidInputError(
+        raise InvalidInputError(
             f"got {len(slope_list)} slopes for {len(lines)} lines; give one (or None) each"
         )
     fig, ax = plt.subplots(figsize=(7, 4.5))
@@ -350,7 +358,7 @@ def plot_line(
     return fig
 
 
-def plot_eigenvalues(spectrum: _Spectrum, *, title: str = "", yscale: str = "auto") -> Figure:
+def plot_eigenvalues(spectrum: Spectrum, *, title: str = "", yscale: str = "auto") -> Figure:
     """Sorted Hessian eigenvalues by rank, coloured by sign, with the zero band |λ| ≤ tol shaded.
 
     The legend holds the counts n₋, n₀, n₊ at the spectrum's tolerance (over the held eigenvalues:
@@ -358,10 +366,10 @@ def plot_eigenvalues(spectrum: _Spectrum, *, title: str = "", yscale: str = "aut
     with the zero band as its linear part when the |λ| outside the band span over 3 decades).
     """
     if yscale not in ("auto", "linear", "symlog"):
-        raise _InvalidInputError(f"unknown yscale {yscale!r}; choose 'auto', 'linear' or 'symlog'")
+        raise InvalidInputError(f"unknown yscale {yscale!r}; choose 'auto', 'linear' or 'symlog'")
     lam = np.sort(spectrum.eigenvalues.numpy())
     if lam.size == 0:
-        raise _InvalidInputError("the spectrum holds no eigenvalues to plot")
+        raise InvalidInputError("the spectrum holds no eigenvalues to plot")
     tol = spectrum.tolerance
     rank = np.arange(1, lam.size + 1)
     fig, ax = plt.subplots(figsize=(7, 4.5))
@@ -412,7 +420,7 @@ def _plotly_go():
     try:
         import plotly.graph_objects as go
     except ImportError:
-        raise _InvalidInputError(
+        raise InvalidInputError(
             "interactive HTML needs plotly, which is not installed; "
             "pip install 'saddlescope[html]' (or pip install plotly)"
         ) from None

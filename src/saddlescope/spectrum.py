@@ -20,11 +20,17 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from scipy.sparse.linalg import eigsh
+from scipy.sparse.linalg import ArpackNoConvergence, eigsh
 from torch import Tensor
 
-from saddlescope.errors import HessianTooLargeError, InvalidInputError, check_choice, check_positive
-from saddlescope.objective import Objective
+from saddlescope.errors import (
+    HessianTooLargeError,
+    InvalidInputError,
+    SaddlescopeError,
+    check_choice,
+    check_positive,
+)
+from saddlescope.objective import HessianLinearOperator, Objective
 
 __all__ = ["Spectrum", "default_rtol", "hessian_spectrum", "spectrum_from_matrix"]
 
@@ -51,8 +57,10 @@ def resolve_tolerances(rtol: float | None, atol: float, dtype: torch.dtype) -> t
 class Spectrum:
     """Hessian eigenvalues (ascending) with the tolerance that decides their signs.
 
-    ``eigenvectors[:, i]`` (when kept) belongs to ``eigenvalues[i]``. For a ``lanczos`` spectrum
-    only the computed extremes are held (``complete`` is False) and the counts are over those.
+    ``eigenvectors[:, i]`` (when kept) belongs to ``eigenvalues[i]``. For a partial spectrum
+    (``which`` = "smallest", "largest" or "both") only those extremes are held (``complete`` is
+    False) and the counts are over them; ``scale`` is then max|λ| of the *whole* spectrum (measured
+    separately when the held end cannot show it), so the tolerance means the same at either end.
     """
 
     eigenvalues: Tensor
@@ -63,6 +71,8 @@ class Spectrum:
     rtol: float
     atol: float
     residuals: Tensor | None = None
+    which: str = "all"
+    scale: float | None = None
 
     @property
     def complete(self) -> bool:
@@ -72,7 +82,9 @@ class Spectrum:
     @property
     def tolerance(self) -> float:
         """The absolute threshold: |λ| ≤ tolerance counts as zero."""
-        scale = float(self.eigenvalues.abs().max()) if self.eigenvalues.numel() else 0.0
+        scale = self.scale
+        if scale is None:
+            scale = float(self.eigenvalues.abs().max()) if self.eigenvalues.numel() else 0.0
         return max(self.atol, self.rtol * scale)
 
     @property
@@ -98,6 +110,8 @@ class Spectrum:
     def to_dict(self) -> dict[str, Any]:
         return {
             "method": self.method,
+            "which": self.which,
+            "scale": self.scale,
             "num_params": self.num_params,
             "complete": self.complete,
             "eigenvalues": self.eigenvalues.tolist(),
@@ -156,7 +170,7 @@ def hessian_spectrum(
     rtol: float | None = None,
     atol: float = 0.0,
     lanczos_tol: float = 1e-10,
-    max_hvps: int | None = None,
+    max_restarts: int | None = None,
     seed: int = 0,
 ) -> Spectrum:
     """Eigenvalues (and eigenvectors) of H(θ): all of them densely, or k extremes by Lanczos.
@@ -166,6 +180,7 @@ def hessian_spectrum(
     picks the end for Lanczos: ``"largest"`` (algebraically), ``"smallest"`` (most negative) or
     ``"both"`` (k from each end). ``lanczos_tol`` is ARPACK's relative accuracy of each
     eigenvalue; the residual ‖Hv − λv‖ of every returned pair is measured and reported.
+    ``max_restarts`` bounds ARPACK's restarts (not the HVPs, which ``Spectrum.hvps`` counts).
 
     >>> from saddlescope import hessian_spectrum, toy
     >>> obj = toy.worked_example_objective()
@@ -197,11 +212,11 @@ def hessian_spectrum(
         full = spectrum_from_matrix(
             obj.hessian(theta), rtol=rtol, atol=atol, eigenvectors=eigenvectors, hvps=n
         )
-        if method == "dense" or k is None:
+        if k is None:
             return full
         return _select(full, per_end, which)
     return _lanczos(
-        obj, theta, per_end, which, eigenvectors, rtol, atol, lanczos_tol, max_hvps, seed
+        obj, theta, per_end, which, eigenvectors, rtol, atol, lanczos_tol, max_restarts, seed
     )
 
 
@@ -224,6 +239,8 @@ def _select(full: Spectrum, k: int, which: Which) -> Spectrum:
         rtol=full.rtol,
         atol=full.atol,
         residuals=None,
+        which=which,
+        scale=float(full.eigenvalues.abs().max()),
     )
 
 
@@ -236,22 +253,20 @@ def _lanczos(
     rtol: float,
     atol: float,
     lanczos_tol: float,
-    max_hvps: int | None,
+    max_restarts: int | None,
     seed: int,
 ) -> Spectrum:
     check_positive("lanczos_tol", lanczos_tol, allow_zero=True)
     op = obj.linear_operator(theta)
     n = obj.num_params
     v0 = np.random.default_rng(seed).standard_normal(n).astype(op.dtype)
-    maxiter = None if max_hvps is None else max(1, int(max_hvps))
-    values: list[np.ndarray] = []
-    vectors: list[np.ndarray] = []
-    for end in ("SA", "LA") if which == "both" else ("SA" if which == "smallest" else "LA",):
-        w, v = eigsh(op, k=k, which=end, tol=lanczos_tol, v0=v0, maxiter=maxiter)
-        values.append(w)
-        vectors.append(v)
-    w = np.concatenate(values)
-    V = np.concatenate(vectors, axis=1)
+    maxiter = None if max_restarts is None else max(1, int(max_restarts))
+    ends = {"both": ("BE", 2 * k), "smallest": ("SA", k), "largest": ("LA", k)}
+    mode, count = ends[which]
+    w, V = _eigsh(op, count, mode, lanczos_tol, v0, maxiter)
+    scale = float(np.abs(w).max())
+    if which != "both":  # the held end may not be the larger in magnitude: measure max|λ|
+        scale = max(scale, float(np.abs(_eigsh(op, 1, "LM", 1e-4, v0, maxiter)[0]).max()))
     order = np.argsort(w)
     w, V = w[order], V[:, order]
     V_t = torch.from_numpy(np.ascontiguousarray(V)).to(device=obj.device, dtype=obj.dtype)
@@ -266,4 +281,19 @@ def _lanczos(
         rtol=rtol,
         atol=atol,
         residuals=residuals.to("cpu", torch.float64),
+        which=which,
+        scale=scale,
     )
+
+
+def _eigsh(
+    op: HessianLinearOperator, k: int, which: str, tol: float, v0: np.ndarray, maxiter: int | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """SciPy ``eigsh`` with ARPACK's non-convergence turned into a clear error."""
+    try:
+        return eigsh(op, k=k, which=which, tol=tol, v0=v0, maxiter=maxiter)
+    except ArpackNoConvergence as err:
+        raise SaddlescopeError(
+            f"Lanczos (ARPACK) did not converge for {k} eigenpairs ({which}) within "
+            f"{maxiter or 'its default'} restarts: {err}; raise max_restarts or lanczos_tol"
+        ) from None

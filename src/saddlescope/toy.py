@@ -19,6 +19,7 @@ import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -190,6 +191,24 @@ class LinearCriticalPoint:
     n_neg: int
     n_zero: int
     kind: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "subset": list(self.subset),
+            "kind": self.kind,
+            "loss": self.loss,
+            "n_neg": self.n_neg,
+            "n_zero": self.n_zero,
+            "theta": self.theta.tolist(),
+            "product": self.product.tolist(),
+        }
+
+    def __str__(self) -> str:
+        where = f"S = {{{', '.join(map(str, self.subset))}}}" if self.subset else "origin"
+        return (
+            f"{self.kind} at {where}: loss {self.loss:.6g}, n- = {self.n_neg}, "
+            f"n0 = {self.n_zero} ({self.theta.numel()} params)"
+        )
 
 
 def linear_network_critical_points(

@@ -109,7 +109,9 @@ class RunSpec:
 
     @property
     def run_id(self) -> str:
+        """Hash of everything that determines the record, the library versions included."""
         key = {k: v for k, v in _plain(self).items() if k not in ("study", "config_hash")}
+        key["versions"] = _versions()
         return _hash(key)
 
 
@@ -246,7 +248,12 @@ class StudyConfig:
         _check_float("spectrum.atol", sp.atol, allow_zero=True)
         _check_int("spectrum.memory_budget", sp.memory_budget, 1)
         if sp.loss_lower_bound is not None:
-            _check_float("spectrum.loss_lower_bound", abs(sp.loss_lower_bound), allow_zero=True)
+            bound = sp.loss_lower_bound
+            if not isinstance(bound, (int, float)) or isinstance(bound, bool) or bound != bound:
+                raise InvalidInputError(
+                    "config key 'spectrum.loss_lower_bound' must be a number or \"none\", "
+                    f"got {bound!r}"
+                )
         for widths in m.hidden:
             n = self.num_params(widths)
             need = n * n * 8
@@ -284,6 +291,21 @@ def _io_sizes(d: DataConfig) -> tuple[int, int]:
     if d.name == "teacher-student":
         return d.d_in, d.d_out
     return 1, 1
+
+
+def _versions() -> dict[str, str]:
+    import numpy
+    import scipy
+    import torch
+
+    from saddlescope import __version__
+
+    return {
+        "saddlescope": __version__,
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "scipy": scipy.__version__,
+    }
 
 
 def _plain(obj: Any) -> Any:

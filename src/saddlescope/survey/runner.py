@@ -17,6 +17,7 @@ from torch import nn
 
 from saddlescope.critical import classify, find_critical_point
 from saddlescope.data import Dataset, load_dataset
+from saddlescope.errors import InvalidInputError
 from saddlescope.models import mlp
 from saddlescope.objective import Objective
 from saddlescope.runtime import one_thread
@@ -132,6 +133,12 @@ def run_one(spec: RunSpec) -> SurveyRecord:
             seed=spec.seed,
         )
         t3 = time.perf_counter()
+    if cp.index is None or cp.minimum_ratio is None:
+        raise InvalidInputError(
+            f"run {spec.run_id}: only extreme eigenvalues were computed ({obj.num_params} "
+            "parameters over "
+            "spectrum.memory_budget); the survey needs the full spectrum"
+        )
     n = obj.num_params
     return SurveyRecord(
         run_id=spec.run_id,
@@ -156,8 +163,8 @@ def run_one(spec: RunSpec) -> SurveyRecord:
         n_pos=cp.spectrum.n_pos,
         n_neg=cp.spectrum.n_neg,
         n_zero=cp.spectrum.n_zero,
-        index=cp.spectrum.n_neg / n,
-        minimum_ratio=cp.spectrum.n_pos / n,
+        index=cp.index,
+        minimum_ratio=cp.minimum_ratio,
         tolerance=cp.tolerance,
         eigenvalues=cp.spectrum.eigenvalues.numpy().astype(np.float64),
         theta=search.theta.cpu().numpy().astype(np.float64),

@@ -26,6 +26,7 @@ __all__ = ["ResultStore"]
 
 _FIELDS = list(dataclasses.fields(SurveyRecord))
 _ARRAYS = ("eigenvalues", "theta")
+_APPLICATION_ID = 0x53414444  # "SADD": marks files this store wrote
 
 
 def _column_type(f: dataclasses.Field) -> str:
@@ -42,12 +43,43 @@ class ResultStore:
     >>> with ResultStore(os.path.join(tempfile.mkdtemp(), "s.db")) as store:
     ...     len(store)
     0
+
+    ``readonly=True`` opens an existing file for reading only (``survey show``, ``plot``…).
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(self.path, timeout=60)
+        if readonly and not self.path.is_file():
+            raise InvalidInputError(f"no results database at {self.path}")
+        if not readonly:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        uri = f"file:{self.path.resolve()}" + ("?mode=ro" if readonly else "")
+        self._conn = sqlite3.connect(uri, uri=True, timeout=60)
+        try:
+            tables = {r[0] for r in self._conn.execute("SELECT name FROM sqlite_master")}
+            app_id = self._conn.execute("PRAGMA application_id").fetchone()[0]
+        except sqlite3.DatabaseError:
+            self._conn.close()
+            raise InvalidInputError(f"{self.path} is not an SQLite database") from None
+        ours = app_id == _APPLICATION_ID
+        if tables and not ours:
+            self._conn.close()
+            raise InvalidInputError(
+                f"{self.path} is an SQLite database of something else (tables: "
+                f"{', '.join(sorted(tables))}); saddlescope will not write into it — pass a new "
+                "file or one written by saddlescope"
+            )
+        if not readonly:
+            self._create()
+        have = [row[1] for row in self._conn.execute('PRAGMA table_info("runs")')]
+        if have != [f.name for f in _FIELDS]:
+            self._conn.close()
+            raise InvalidInputError(
+                f"{self.path} holds results in another layout (written by another version of "
+                "saddlescope); use a new database file"
+            )
+
+    def _create(self) -> None:
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=FULL")
         columns = ", ".join(
@@ -55,17 +87,11 @@ class ResultStore:
             for f in _FIELDS
         )
         with self._conn:
+            self._conn.execute(f"PRAGMA application_id = {_APPLICATION_ID}")
             self._conn.execute(f"CREATE TABLE IF NOT EXISTS runs ({columns})")
             self._conn.execute(
                 "CREATE TABLE IF NOT EXISTS studies (config_hash TEXT PRIMARY KEY, name TEXT, "
                 "config TEXT)"
-            )
-        have = [row[1] for row in self._conn.execute("PRAGMA table_info(runs)")]
-        if have != [f.name for f in _FIELDS]:
-            self._conn.close()
-            raise InvalidInputError(
-                f"{self.path} holds results in another layout (written by another version of "
-                "saddlescope); use a new database file"
             )
 
     # ------------------------------------------------------------------ writing

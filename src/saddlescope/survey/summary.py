@@ -29,6 +29,15 @@ class SummaryRow:
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
+    def __str__(self) -> str:
+        ratio = "—" if self.median_ratio is None else f"{self.median_ratio:.4g}"
+        return (
+            f"{self.label}: {self.runs} runs, {self.converged} converged ({self.minima} minima, "
+            f"{self.saddles} saddles, {self.maxima} maxima, {self.degenerate} degenerate), "
+            f"{self.gradient_flat} gradient-flat, {self.not_critical} not critical; "
+            f"median minimum ratio {ratio}"
+        )
+
 
 def _row(label: str, records: Sequence[SurveyRecord]) -> SummaryRow:
     ok = [r for r in records if r.usable]
