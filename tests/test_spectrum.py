@@ -43,13 +43,14 @@ def mlp_obj():
 
 
 @pytest.mark.parametrize("which", ["largest", "smallest", "both"])
-def test_lanczos_extremes_equal_dense_eigh(mlp_obj, which):
+@pytest.mark.parametrize("method", ["lanczos", "arpack"])
+def test_lanczos_extremes_equal_dense_eigh(mlp_obj, which, method):
     theta = mlp_obj.theta0
     dense = hessian_spectrum(mlp_obj, theta)
     assert dense.method == "dense" and dense.complete and dense.hvps == mlp_obj.num_params
     k = 3
-    lz = hessian_spectrum(mlp_obj, theta, k=k, which=which)
-    assert lz.method == "lanczos" and not lz.complete
+    lz = hessian_spectrum(mlp_obj, theta, k=k, which=which, method=method)
+    assert lz.method == method and not lz.complete
     lam = dense.eigenvalues
     expect = {"largest": lam[-k:], "smallest": lam[:k], "both": torch.cat([lam[:k], lam[-k:]])}[
         which

@@ -5,9 +5,11 @@ Two paths, one result type (:class:`Spectrum`):
 * **dense** — ``torch.linalg.eigh`` (or ``eigvalsh`` when no vectors are wanted) of the full
   Hessian, when it fits the objective's memory budget: every eigenvalue, hence exact counts
   n₊, n₋, n₀, the index n₋/n and the minimum ratio n₊/n.
-* **lanczos** — the k extreme eigenpairs by SciPy's ``eigsh`` (implicitly restarted Lanczos,
-  ARPACK) on the Hessian as a ``LinearOperator``: Hessian-vector products only, for models whose
-  Hessian does not fit. Each pair comes with its residual ‖Hv − λv‖.
+* **lanczos** — the k extreme eigenpairs by saddlescope's torch Lanczos (full
+  reorthogonalisation, stopped at an achieved residual bound; runs on the objective's device):
+  Hessian-vector products only, for models whose Hessian does not fit;
+* **arpack** — the same by SciPy's ``eigsh`` (implicitly restarted Lanczos) on the Hessian as a
+  ``LinearOperator``, the reference. Each pair comes with its measured residual ‖Hv − λv‖.
 
 "Zero" always means |λ| ≤ tol with tol = max(atol, rtol·max|λ|); the tolerance travels with the
 result. Default rtol by dtype: float64 1e-6, float32 1e-3, half precision 1e-2.
@@ -30,12 +32,13 @@ from saddlescope.errors import (
     check_choice,
     check_positive,
 )
+from saddlescope.lanczos import lanczos_eigs
 from saddlescope.objective import HessianLinearOperator, Objective
 
 __all__ = ["Spectrum", "default_rtol", "hessian_spectrum", "spectrum_from_matrix"]
 
 Which = Literal["both", "smallest", "largest"]
-Method = Literal["auto", "dense", "lanczos"]
+Method = Literal["auto", "dense", "lanczos", "arpack"]
 DEFAULT_K = 6
 
 
@@ -73,6 +76,7 @@ class Spectrum:
     residuals: Tensor | None = None
     which: str = "all"
     scale: float | None = None
+    converged: bool = True  # False when an iterative method stopped before its tolerance
 
     @property
     def complete(self) -> bool:
@@ -112,6 +116,7 @@ class Spectrum:
             "method": self.method,
             "which": self.which,
             "scale": self.scale,
+            "converged": self.converged,
             "num_params": self.num_params,
             "complete": self.complete,
             "eigenvalues": self.eigenvalues.tolist(),
@@ -169,7 +174,8 @@ def hessian_spectrum(
     eigenvectors: bool = True,
     rtol: float | None = None,
     atol: float = 0.0,
-    lanczos_tol: float = 1e-10,
+    lanczos_tol: float = 1e-8,
+    max_steps: int | None = None,
     max_restarts: int | None = None,
     seed: int = 0,
 ) -> Spectrum:
@@ -178,16 +184,21 @@ def hessian_spectrum(
     ``method="auto"`` takes the dense path when ``k`` is None and the dense Hessian fits the
     objective's memory budget, and Lanczos otherwise (with k = 6 when not given). ``which``
     picks the end for Lanczos: ``"largest"`` (algebraically), ``"smallest"`` (most negative) or
-    ``"both"`` (k from each end). ``lanczos_tol`` is ARPACK's relative accuracy of each
-    eigenvalue; the residual ‖Hv − λv‖ of every returned pair is measured and reported.
-    ``max_restarts`` bounds ARPACK's restarts (not the HVPs, which ``Spectrum.hvps`` counts).
+    ``"both"`` (k from each end).
+
+    * ``"lanczos"``: saddlescope's torch Lanczos (:func:`~saddlescope.lanczos.lanczos_eigs`, on
+      the objective's device): ``lanczos_tol`` is the *achieved* accuracy — every returned pair
+      has ‖Hv − λv‖ ≤ lanczos_tol·max|θ| (measured and reported in ``residuals``);
+      ``max_steps`` caps the basis.
+    * ``"arpack"``: SciPy's ``eigsh`` (ARPACK) on the ``LinearOperator``, the reference;
+      ``lanczos_tol`` is then ARPACK's relative tolerance and ``max_restarts`` its restarts.
 
     >>> from saddlescope import hessian_spectrum, toy
     >>> obj = toy.worked_example_objective()
     >>> hessian_spectrum(obj, torch.zeros(2)).eigenvalues.tolist()
     [-2.0, 2.0]
     """
-    check_choice("method", method, ("auto", "dense", "lanczos"))
+    check_choice("method", method, ("auto", "dense", "lanczos", "arpack"))
     check_choice("which", which, ("both", "smallest", "largest"))
     rtol, atol = resolve_tolerances(rtol, atol, obj.dtype)
     theta = obj.check_theta(theta)
@@ -204,7 +215,7 @@ def hessian_spectrum(
         method = "dense" if (k is None and fits) else "lanczos"
     per_end = k if k is not None else DEFAULT_K
     ends = 2 if which == "both" else 1
-    if method == "lanczos" and per_end * ends >= n - 1:
+    if method in ("lanczos", "arpack") and per_end * ends >= n - 1:
         obj.check_dense_fits()  # ARPACK needs k < n - 1; so small a problem is dense anyway
         method = "dense_select"
 
@@ -215,8 +226,51 @@ def hessian_spectrum(
         if k is None:
             return full
         return _select(full, per_end, which)
+    if method == "lanczos":
+        return _torch_lanczos(
+            obj, theta, per_end, which, eigenvectors, rtol, atol, lanczos_tol, max_steps, seed
+        )
     return _lanczos(
         obj, theta, per_end, which, eigenvectors, rtol, atol, lanczos_tol, max_restarts, seed
+    )
+
+
+def _torch_lanczos(
+    obj: Objective,
+    theta: Tensor,
+    k: int,
+    which: Which,
+    want_vectors: bool,
+    rtol: float,
+    atol: float,
+    tol: float,
+    max_steps: int | None,
+    seed: int,
+) -> Spectrum:
+    op = obj.hessian_operator(theta)
+    res = lanczos_eigs(
+        lambda v: op @ v,
+        obj.num_params,
+        k,
+        which=which,
+        tol=max(tol, 10 * torch.finfo(obj.dtype).eps),
+        max_steps=max_steps,
+        seed=seed,
+        dtype=obj.dtype,
+        device=obj.device,
+    )
+    return Spectrum(
+        eigenvalues=res.eigenvalues.to("cpu", torch.float64),
+        eigenvectors=res.eigenvectors if want_vectors else None,
+        num_params=obj.num_params,
+        method="lanczos",
+        hvps=op.num_products,
+        rtol=rtol,
+        atol=atol,
+        residuals=res.residuals.to("cpu", torch.float64),
+        which=which,
+        scale=res.scale,
+        converged=res.converged,
     )
 
 
@@ -276,7 +330,7 @@ def _lanczos(
         eigenvalues=torch.from_numpy(w.astype(np.float64)),
         eigenvectors=V_t if want_vectors else None,
         num_params=n,
-        method="lanczos",
+        method="arpack",
         hvps=op.num_products,
         rtol=rtol,
         atol=atol,
