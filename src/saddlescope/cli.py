@@ -6,6 +6,7 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 import matplotlib
@@ -31,6 +32,26 @@ from saddlescope.survey.summary import representative
 console = Console(width=150) if not Console().is_terminal else Console()
 
 
+def _out_option(default: str, help: str = "Folder for figures and data.") -> Any:
+    return click.option(
+        "--out",
+        "out_dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=Path(default),
+        show_default=True,
+        help=help,
+    )
+
+
+def _db_option(help: str) -> Any:
+    return click.option(
+        "--db",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        default=None,
+        help=help,
+    )
+
+
 def _fmt(x: float | None, spec: str = ".4g") -> str:
     return "—" if x is None else format(x, spec)
 
@@ -46,14 +67,7 @@ def cli() -> None:
 
 
 @cli.command()
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("results/demo"),
-    show_default=True,
-    help="Folder for figures and JSON.",
-)
+@_out_option("results/demo", "Folder for figures and JSON.")
 @click.option(
     "--grid",
     default=6,
@@ -205,14 +219,7 @@ def survey() -> None:
     default=None,
     help="SQLite results file (default: OUT/NAME.db). Runs already in it are skipped.",
 )
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("results/survey"),
-    show_default=True,
-    help="Folder for figures.",
-)
+@_out_option("results/survey", "Folder for figures.")
 def survey_run(
     config: Path | None,
     runs: int | None,
@@ -307,13 +314,7 @@ def survey_export(db: Path, csv_path: Path | None, parquet_path: Path | None) ->
 
 @survey.command("plot")
 @click.argument("db", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("results/survey"),
-    show_default=True,
-)
+@_out_option("results/survey")
 @click.option(
     "--show-excluded",
     is_flag=True,
@@ -375,12 +376,7 @@ def _print_summary(records: list[SurveyRecord]) -> None:
 
 
 @cli.command()
-@click.option(
-    "--db",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=None,
-    help="A survey database: also escape from its converged saddles.",
-)
+@_db_option("A survey database: also escape from its converged saddles.")
 @click.option(
     "--saddles",
     default=3,
@@ -396,13 +392,7 @@ def _print_summary(records: list[SurveyRecord]) -> None:
     help="For survey saddles: escaped once the loss is lower by this fraction.",
 )
 @click.option("--max-steps", default=2000, show_default=True, type=click.IntRange(1))
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("results/escape"),
-    show_default=True,
-)
+@_out_option("results/escape")
 def escape(db: Path | None, saddles: int, decrease: float, max_steps: int, out_dir: Path) -> None:
     """Compare ways out of a saddle: negative curvature, perturbed GD, saddle-free Newton, GD."""
     import torch
@@ -465,12 +455,7 @@ def _print_escapes(what: str, results) -> None:
 
 
 @cli.command()
-@click.option(
-    "--db",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=None,
-    help="A survey database: draw a stored run instead of the worked example.",
-)
+@_db_option("A survey database: draw a stored run instead of the worked example.")
 @click.option(
     "--run",
     "run_id",
@@ -484,13 +469,7 @@ def _print_escapes(what: str, results) -> None:
     help="Also write interactive HTML (needs plotly; default: if installed).",
 )
 @click.option("--seed", default=0, show_default=True, type=int)
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("results/landscape"),
-    show_default=True,
-)
+@_out_option("results/landscape")
 def landscape(
     db: Path | None, run_id: str | None, span: float, html: bool | None, seed: int, out_dir: Path
 ) -> None:
@@ -552,13 +531,7 @@ def landscape(
     help="Split ratios λ (repeatable; default -0.5 0 0.25 0.5 1 1.5).",
 )
 @click.option("--seed", default=0, show_default=True, type=int)
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("results/lift"),
-    show_default=True,
-)
+@_out_option("results/lift")
 def lift(dataset: str, hidden: int, ratios: tuple[float, ...], seed: int, out_dir: Path) -> None:
     """The dimension effect: a narrow network's minimum becomes a saddle when a neuron is split."""
     from saddlescope.lifting import lift_experiment
