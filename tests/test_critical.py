@@ -87,9 +87,9 @@ def test_lanczos_classification_when_dense_does_not_fit():
     assert res.converged
     small = Objective(model, torch.nn.CrossEntropyLoss(), (x, y), dtype=F64, memory_budget=1024)
     exact = classify(full, res.theta)
-    approx = classify(small, res.theta, k=3)
+    approx = classify(small, res.theta, k=3, estimate=False)
     assert approx.spectrum.method == "lanczos"
-    assert approx.index is None and approx.minimum_ratio is None
+    assert approx.index is None and approx.minimum_ratio is None  # neither exact nor estimated
     assert approx.kind == exact.kind == "saddle"
 
 
@@ -152,3 +152,18 @@ def test_probe_radii_must_not_be_empty():
     obj = field(lambda w: w[0] ** 2 + w[1] ** 4)
     with pytest.raises(InvalidInputError, match="probe_radii"):
         classify(obj, obj.theta0, probe_radii=())
+
+
+def test_classify_estimates_the_inertia_when_dense_does_not_fit():
+    model = make_mlp([4, 16, 3], "tanh", seed=3)
+    x, y = classification_data(40, 4, 3)
+    full = Objective(model, torch.nn.CrossEntropyLoss(), (x, y), dtype=F64)
+    theta = full.theta0
+    exact = classify(full, theta, grad_tol=10.0)
+    small = Objective(model, torch.nn.CrossEntropyLoss(), (x, y), dtype=F64, memory_budget=1024)
+    cp = classify(small, theta, grad_tol=10.0, k=2)
+    assert not cp.spectrum.complete and cp.is_estimate and cp.inertia is not None
+    assert cp.inertia.covers(exact.n_neg, exact.n_zero, exact.n_pos)
+    assert abs(cp.minimum_ratio - exact.minimum_ratio) <= cp.inertia.minimum_ratio_err
+    assert "SLQ estimate" in str(cp) and cp.to_dict()["is_estimate"] is True
+    assert classify(small, theta, grad_tol=10.0, k=2, estimate=False).index is None

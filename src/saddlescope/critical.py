@@ -38,6 +38,7 @@ import torch
 from scipy.sparse.linalg import minres
 from torch import Tensor
 
+from saddlescope.density import InertiaEstimate, estimate_inertia
 from saddlescope.errors import InvalidInputError, NonFiniteError, check_choice, check_positive
 from saddlescope.objective import Objective
 from saddlescope.spectrum import Spectrum, hessian_spectrum
@@ -94,6 +95,7 @@ class CriticalPoint:
     escape_curvature: float | None
     probes: tuple[Probe, ...] = ()
     objective: dict[str, Any] = field(default_factory=dict)
+    inertia: InertiaEstimate | None = None  # estimated counts when only extremes were computed
 
     @property
     def n_pos(self) -> int | None:
@@ -108,14 +110,25 @@ class CriticalPoint:
         return self.spectrum.n_zero if self.spectrum.complete else None
 
     @property
+    def is_estimate(self) -> bool:
+        """True when index and minimum ratio are SLQ estimates (see :attr:`inertia`)."""
+        return not self.spectrum.complete and self.inertia is not None
+
+    @property
     def index(self) -> float | None:
-        """n₋/n, the fraction of negative eigenvalues (Dauphin et al.'s α)."""
-        return None if self.n_neg is None else self.n_neg / self.spectrum.num_params
+        """n₋/n, the fraction of negative eigenvalues (Dauphin et al.'s α); estimated if
+        :attr:`is_estimate` (± ``inertia.index_err``), None if neither exact nor estimated."""
+        if self.n_neg is not None:
+            return self.n_neg / self.spectrum.num_params
+        return self.inertia.index if self.inertia is not None else None
 
     @property
     def minimum_ratio(self) -> float | None:
-        """n₊/n, the fraction of positive eigenvalues: 1 at a strict local minimum."""
-        return None if self.n_pos is None else self.n_pos / self.spectrum.num_params
+        """n₊/n, the fraction of positive eigenvalues: 1 at a strict local minimum; estimated
+        if :attr:`is_estimate` (± ``inertia.minimum_ratio_err``)."""
+        if self.n_pos is not None:
+            return self.n_pos / self.spectrum.num_params
+        return self.inertia.minimum_ratio if self.inertia is not None else None
 
     @property
     def tolerance(self) -> float:
@@ -138,6 +151,8 @@ class CriticalPoint:
             "n_zero": self.n_zero,
             "index": self.index,
             "minimum_ratio": self.minimum_ratio,
+            "is_estimate": self.is_estimate,
+            "inertia_estimate": None if self.inertia is None else self.inertia.to_dict(),
             "tolerance": self.tolerance,
             "escape_curvature": self.escape_curvature,
             "escape_direction": None
@@ -156,7 +171,14 @@ class CriticalPoint:
             f"  loss {self.loss:.6g}, ‖g‖ {self.grad_norm:.3g} (grad_tol {self.grad_tol:g})",
             f"  {self.spectrum}",
         ]
-        if self.index is not None:
+        if self.is_estimate and self.inertia is not None:
+            est = self.inertia
+            lines.append(
+                f"  index ≈ {est.index:.4g} ± {est.index_err:.2g}, minimum ratio ≈ "
+                f"{est.minimum_ratio:.4g} ± {est.minimum_ratio_err:.2g} (SLQ estimate, "
+                f"{100 * est.confidence:g} % bars, {est.hvps} HVPs)"
+            )
+        elif self.index is not None:
             lines.append(f"  index {self.index:.4g}, minimum ratio {self.minimum_ratio:.4g}")
         if self.escape_curvature is not None:
             lines.append(f"  escape along the eigenvector of λ = {self.escape_curvature:.6g}")
@@ -179,13 +201,16 @@ def classify(
     loss_lower_bound: float | None = None,
     probe_radii: tuple[float, ...] = DEFAULT_PROBE_RADII,
     k: int | None = None,
+    estimate: bool = True,
     seed: int = 0,
 ) -> CriticalPoint:
     """Classify θ as minimum, maximum, saddle, degenerate or not-critical, from H(θ)'s spectrum.
 
     Uses every eigenvalue when the dense Hessian fits (exact counts, index, minimum ratio);
-    otherwise the ``k`` extreme pairs at each end by Lanczos, which still decide the kind but
-    leave the counts unknown (None). ``loss_lower_bound`` (e.g. 0 for a squared error) lets a
+    otherwise the ``k`` extreme pairs at each end by Lanczos, which still decide the kind, and —
+    with ``estimate=True`` — :func:`~saddlescope.density.estimate_inertia` for the index and
+    the minimum ratio, marked as estimates with error bars (``is_estimate``, ``inertia``).
+    ``loss_lower_bound`` (e.g. 0 for a squared error) lets a
     degenerate min-like point at that loss be declared a minimum.
 
     >>> from saddlescope import classify, toy
@@ -204,7 +229,11 @@ def classify(
     tol = spectrum.tolerance
     lam = spectrum.eigenvalues
     has_neg, has_pos = bool(lam[0] < -tol), bool(lam[-1] > tol)
+    inertia = None
+    if estimate and not spectrum.complete:
+        inertia = estimate_inertia(obj, theta, rtol=spectrum.rtol, atol=spectrum.atol, seed=seed)
     common = {
+        "inertia": inertia,
         "theta": theta.detach().clone(),
         "loss": loss,
         "grad_norm": grad_norm,
