@@ -8,6 +8,9 @@ import pytest
 import torch
 from torch import nn
 
+# The models here are tiny: one thread is faster, and immune to a busy machine's oversubscription.
+torch.set_num_threads(1)
+
 
 def make_mlp(
     widths: list[int],
