@@ -352,7 +352,7 @@ class Objective:
         op = self.hessian_operator(theta)
         n = self.num_params
         itemsize = torch.empty((), dtype=self.dtype).element_size()
-        chunk = max(1, min(n, _CHUNK_BYTES // max(1, n * itemsize), 256))
+        chunk = max(1, min(n, _CHUNK_BYTES // max(1, n * itemsize), 32))  # measured best on CPU
         H = torch.empty(n, n, dtype=self.dtype, device=self.device)
         for start in range(0, n, chunk):
             stop = min(start + chunk, n)
