@@ -156,6 +156,7 @@ def dense_reference(problem: Problem, compute: bool) -> tuple[np.ndarray | None,
         return np.load(path), {"source": "dense eigvalsh float64 (cached)", "path": str(path)}
     if not compute:
         return None, {}
+    print(f"  computing the dense float64 reference once (cached as {path}) ...", flush=True)
     obj = problem.objective(torch.float64)
     t_h, H = timed(lambda: obj.hessian(obj.theta0))
     t_e, w = timed(partial(torch.linalg.eigvalsh, H))
@@ -380,7 +381,9 @@ def ratio_line(rows: dict[str, dict[str, Any]]) -> tuple[str, dict[str, Any]]:
     return text, {"fastest_anchor": key, "seconds_ratio": t, "hvps_ratio": h}
 
 
-def print_eigs(result: dict[str, dict[str, Any]], refs: dict[str, np.ndarray]) -> dict:
+def print_eigs(
+    result: dict[str, dict[str, Any]], refs: dict[str, np.ndarray], skipped: list[str]
+) -> dict:
     names = {"top1": "top-1", "top5": "top-5", "smallest": "most negative"}
     ratios = {}
     print(f"  2. eigenvalues at equal achieved accuracy {ACCURACY:g} (relative, vs reference)")
@@ -401,6 +404,8 @@ def print_eigs(result: dict[str, dict[str, Any]], refs: dict[str, np.ndarray]) -
                 f"     {'':<9} {r['label']:<28} {budget:<22} {hv} {secs} {r['n']:2d} "
                 f"{r['err']:8.1e}  {r['note']}"
             )
+        for line in skipped:
+            print(f"     {'':<9} {line}")
         text, ratios[target] = ratio_line(rows)
         print(f"     → {text}")
     return ratios
@@ -712,11 +717,11 @@ def run(args: argparse.Namespace) -> None:
         print_costs(entry["costs"])
         sys.stdout.flush()
 
-        chosen = [s for s in solvers if key != "c" or s.key != "saddlescope-arpack"]
         entry["eigenvalues"] = section_eigs(
-            problem, chosen, refs, targets, repeats, cap_s, budget_s
+            problem, solvers, refs, targets, repeats, cap_s, budget_s
         )
-        entry["ratios"] = print_eigs(entry["eigenvalues"], refs)
+        skipped = [f"{s.label}: SKIPPED ({s.error})" for s in status.values() if not s.ok]
+        entry["ratios"] = print_eigs(entry["eigenvalues"], refs, skipped)
         sys.stdout.flush()
 
         if key == "a":

@@ -243,7 +243,10 @@ def pyhessian_solvers() -> list[Solver]:
             "",
             {"top1": ["maxIter=100,tol=1e-3"], "top5": ["maxIter=100,tol=1e-3"]},
             run_default,
-            notes={"top1": "tol = change between iterations", "top5": "top_n=5"},
+            notes={
+                "top1": "tol = change between iterations; cuda=False",
+                "top5": "top_n=5; cuda=False",
+            },
         ),
     ]
 
