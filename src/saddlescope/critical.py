@@ -471,15 +471,21 @@ def _minres(obj: Objective, theta: Tensor, g: Tensor, rtol: float, maxiter: int)
 
 
 def gradient_flatness(
-    obj: Objective, theta: Tensor, *, rtol: float = 1e-8, maxiter: int | None = None
+    obj: Objective,
+    theta: Tensor,
+    *,
+    rtol: float = 1e-8,
+    maxiter: int | None = None,
+    grad: Tensor | None = None,
 ) -> tuple[float, int]:
     """(‖H·p + g‖/‖g‖ with p = MINRES(H, −g), HVPs used): the share of g that H cannot reach.
 
     Near 0 where g lies in H's range (a Newton step removes it); near 1 where g lies in H's
-    (near-)null space — the signature of a gradient-flat point.
+    (near-)null space — the signature of a gradient-flat point. Pass ``grad`` = ∇L(θ) when it is
+    already known, to skip recomputing it.
     """
     theta = obj.check_theta(theta)
-    g = obj.grad(theta)
+    g = obj.grad(theta) if grad is None else obj.check_theta(grad, "grad")
     gn = float(torch.linalg.vector_norm(g))
     if gn == 0:
         return 0.0, 0
@@ -625,7 +631,7 @@ def find_critical_point(
 
     flatness = None
     if status != "converged":
-        flatness, used = gradient_flatness(obj, theta, rtol=minres_rtol, maxiter=maxiter)
+        flatness, used = gradient_flatness(obj, theta, rtol=minres_rtol, maxiter=maxiter, grad=g)
         hvps += used
         if flatness >= flat_tol:
             status = "gradient-flat"

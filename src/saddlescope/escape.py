@@ -403,7 +403,7 @@ class SaddleEscape(torch.optim.Optimizer):
             self._losses.append(float(loss.detach() if isinstance(loss, Tensor) else loss))
             if not self._stalled():  # the cheap test first: a flat loss window
                 return loss
-        if self._grad_norm() <= self.grad_tol and (loss is None or self._stalled()):
+        if self._grad_norm() <= self.grad_tol:
             self._escape()
         return loss
 
