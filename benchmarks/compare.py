@@ -102,7 +102,7 @@ def cnn() -> nn.Module:
     )
 
 
-def make_problem(key: str, samples: int) -> Problem:
+def make_problem(key: str, samples: int, device: str = "cpu") -> Problem:
     torch.manual_seed({"a": 1, "b": 2, "c": 3}[key])
     if key == "a":
         model, shape, title = mlp([64, 32, 32, 10]), (64,), "MLP 64-32-32-10 tanh"
@@ -113,7 +113,7 @@ def make_problem(key: str, samples: int) -> Problem:
     gen = torch.Generator().manual_seed(100 + ord(key))
     x = torch.randn(samples, *shape, generator=gen)
     y = torch.randint(0, 10, (samples,), generator=gen)
-    return Problem(key, f"({key}) {title}", model, x, y)
+    return Problem(key, f"({key}) {title}", model.to(device), x.to(device), y.to(device))
 
 
 # --------------------------------------------------------------------------------- timing
@@ -124,9 +124,16 @@ def load() -> str:
         return "n/a"
 
 
+def sync() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
 def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    sync()
     start = time.perf_counter()
     out = fn()
+    sync()
     return time.perf_counter() - start, out
 
 
@@ -160,7 +167,7 @@ def dense_reference(problem: Problem, compute: bool) -> tuple[np.ndarray | None,
     obj = problem.objective(torch.float64)
     t_h, H = timed(lambda: obj.hessian(obj.theta0))
     t_e, w = timed(partial(torch.linalg.eigvalsh, H))
-    values = w.numpy()
+    values = w.cpu().numpy()
     del H
     REF_DIR.mkdir(parents=True, exist_ok=True)
     np.save(path, values)
@@ -233,7 +240,7 @@ def section_costs(problem: Problem, status: dict, repeats: int, budget_s: float)
     ms, n = median_seconds(lambda: obj.hessian_operator(theta), repeats, budget_s)
     rows["set-up saddlescope hessian_operator(θ)"] = {"ms": 1e3 * ms, "n": n}
 
-    v = torch.randn(obj.num_params, generator=torch.Generator().manual_seed(7))
+    v = torch.randn(obj.num_params, generator=torch.Generator().manual_seed(7)).to(problem.x.device)
     ours_hv = None
     for label, (setup, how) in hvp_functions(problem, status).items():
         try:
@@ -360,21 +367,21 @@ def fmt_budget(name: str, value: Any) -> str:
     return f"{name}={value}" if name else str(value)
 
 
-def ratio_line(rows: dict[str, dict[str, Any]]) -> tuple[str, dict[str, Any]]:
-    ours = rows.get("saddlescope-lanczos")
+def ratio_line(rows: dict[str, dict[str, Any]], our_key: str) -> tuple[str, dict[str, Any]]:
+    ours = rows.get(our_key)
     anchors = {
         k: r
         for k, r in rows.items()
         if not k.startswith("saddlescope") and k != "pyhessian-default" and r["reached"]
     }
     if not ours or not ours["reached"]:
-        return "saddlescope lanczos did not reach 1e-3: no ratio", {}
+        return f"{our_key} did not reach 1e-3: no ratio", {}
     if not anchors:
         return "no anchor reached 1e-3: no ratio", {}
     key, best = min(anchors.items(), key=lambda kv: kv[1]["seconds"])
     t, h = ours["seconds"] / best["seconds"], ours["hvps"] / best["hvps"]
     text = (
-        f"saddlescope lanczos / fastest anchor at 1e-3 ({best['label']}): "
+        f"{ours['label']} / fastest anchor at 1e-3 ({best['label']}): "
         f"{t:.2f}× the seconds, {h:.2f}× the HVPs"
         + ("  (saddlescope faster)" if t < 1 else "  (saddlescope SLOWER)")
     )
@@ -406,8 +413,10 @@ def print_eigs(
             )
         for line in skipped:
             print(f"     {'':<9} {line}")
-        text, ratios[target] = ratio_line(rows)
-        print(f"     → {text}")
+        ratios[target] = {}
+        for key in ("saddlescope-lanczos", "saddlescope-lanczos-gap"):
+            text, ratios[target][key] = ratio_line(rows, key)
+            print(f"     → {text}")
     return ratios
 
 
@@ -451,6 +460,14 @@ def peak_extra_bytes(fn: Callable[[], Any]) -> float:
     """
     from torch.profiler import ProfilerActivity, profile
 
+    if torch.cuda.is_available():  # on a GPU: the CUDA allocator's own peak
+        sync()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+        out = fn()
+        del out
+        sync()
+        return float(torch.cuda.max_memory_allocated() - base)
     with quiet_stderr(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         out = fn()
         del out
@@ -507,7 +524,7 @@ def section_dense(problem: Problem, repeats: int, budget_s: float) -> tuple[dict
             "max_abs_diff_vs_ours": diff,
         }
     assert H_ours is not None
-    eigenvalues = torch.linalg.eigvalsh(H_ours).double().numpy()
+    eigenvalues = torch.linalg.eigvalsh(H_ours).double().cpu().numpy()
     for label, fn in (
         ("torch.linalg.eigvalsh (float32)", partial(torch.linalg.eigvalsh, H_ours)),
         ("torch.linalg.eigh (float32)", partial(torch.linalg.eigh, H_ours)),
@@ -620,6 +637,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="≈2 minutes: small data, no (c)")
     parser.add_argument("--json", default="results/compare.json", help="where to write JSON")
     parser.add_argument("--repeats", type=int, default=None, help="timed runs per measurement")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (anchors run there too)")
     parser.add_argument(
         "--threads",
         type=int,
@@ -658,6 +676,8 @@ def run(args: argparse.Namespace) -> None:
         "accuracy": ACCURACY,
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
+        "device": args.device
+        + (f" ({torch.cuda.get_device_name()})" if args.device.startswith("cuda") else ""),
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
         "load_start": load(),
@@ -665,7 +685,8 @@ def run(args: argparse.Namespace) -> None:
         "models": {},
     }
     print(
-        f"saddlescope vs anchors, {report['mode']} run: float32 CPU, torch {torch.__version__}, "
+        f"saddlescope vs anchors, {report['mode']} run: float32 on {report['device']}, "
+        f"torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads, load {report['load_start']}"
     )
     for s in status.values():
@@ -675,7 +696,7 @@ def run(args: argparse.Namespace) -> None:
 
     for key, n_samples in samples.items():
         model_start = time.perf_counter()
-        problem = make_problem(key, n_samples)
+        problem = make_problem(key, n_samples, args.device)
         targets = ("top1",) if key == "c" else TARGETS
         print(
             f"\n== {problem.title}: n = {problem.num_params:,}, {n_samples:,} samples "
@@ -725,7 +746,7 @@ def run(args: argparse.Namespace) -> None:
         sys.stdout.flush()
 
         if key == "a":
-            dense_problem = make_problem("a", 128) if quick else problem
+            dense_problem = make_problem("a", 128, args.device) if quick else problem
             rows, values32 = section_dense(dense_problem, 2 if quick else min(repeats, 3), budget_s)
             entry["dense"] = {"samples": dense_problem.num_samples, "rows": rows}
             print_dense(rows, dense_problem)

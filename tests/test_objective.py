@@ -9,6 +9,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from conftest import deepcopy
 from saddlescope import Objective, hessian_spectrum
+from saddlescope.objective import _columns_per_block
 
 F64 = torch.float64
 
@@ -160,3 +161,55 @@ def test_operator_counts_products(tanh_mlp):
     assert op.num_products == 4
     spec = hessian_spectrum(obj, obj.theta0, k=2, which="largest")
     assert spec.hvps >= 2 and spec.method == "lanczos"
+
+
+def test_graph_bytes_scale_with_the_samples(tanh_mlp):
+    model, loss_fn, (x, y) = tanh_mlp
+    small = Objective(model, loss_fn, (x[:10], y[:10]), dtype=F64)
+    full = Objective(model, loss_fn, (x, y), dtype=F64)
+    batched = Objective(model, loss_fn, [(x[:10], y[:10]), (x[10:], y[10:])], dtype=F64)
+    b_small, b_full = small.graph_bytes(small.theta0), full.graph_bytes(full.theta0)
+    # at least the hidden activations of a forward pass (widths 6 and 5, float64), and linear
+    assert b_full >= 20 * (6 + 5) * 8
+    assert b_full == pytest.approx(2 * b_small, rel=0.35)
+    assert batched.graph_bytes(batched.theta0) == pytest.approx(2 * b_small, rel=1e-12)
+
+
+def test_gradient_graphs_are_cached_within_the_memory_budget(model_case):
+    model, loss_fn, (x, y) = model_case
+    per_batch = [(x[i : i + 3], y[i : i + 3]) for i in range(0, 12, 3)]  # four equal batches
+    one = Objective(model, loss_fn, per_batch, dtype=F64)
+    total = one.graph_bytes(one.theta0)
+    assert total is not None and total > 0
+    budget = int(0.6 * total)  # room for two of the four batch graphs, not three
+    tight = Objective(model, loss_fn, per_batch, dtype=F64, memory_budget=budget)
+    theta = _theta(one, 5)
+    cached = {
+        "default": one.hessian_operator(theta),
+        "budget": tight.hessian_operator(theta),
+        "all": tight.hessian_operator(theta, cache=True),
+        "none": one.hessian_operator(theta, cache=False),
+    }
+    assert [op.cached_batches for op in cached.values()] == [4, 2, 4, 0]
+    v = torch.randn(one.num_params, generator=torch.Generator().manual_seed(1), dtype=F64)
+    V = torch.randn(one.num_params, 3, generator=torch.Generator().manual_seed(2), dtype=F64)
+    ref_v, ref_V = cached["all"] @ v, cached["all"] @ V
+    for op in cached.values():
+        assert torch.allclose(op @ v, ref_v, rtol=1e-12, atol=1e-14)
+        assert torch.allclose(op @ V, ref_V, rtol=1e-12, atol=1e-14)
+    # a single batch is always cached: a product needs its graph in any case
+    assert (
+        Objective(model, loss_fn, (x, y), dtype=F64, memory_budget=1)
+        .hessian_operator(theta)
+        .cached_batches
+        == 1
+    )
+
+
+def test_dense_hessian_blocks_follow_the_memory_budget():
+    n, itemsize, graph = 1000, 4, 100_000
+    per_column = graph + 2 * n * itemsize
+    assert _columns_per_block(n, itemsize, graph, 5 * per_column + 7, cap=n) == 5
+    assert _columns_per_block(n, itemsize, graph, 10**12, cap=n) == n
+    assert _columns_per_block(n, itemsize, graph, 10**12, cap=32) == 32
+    assert _columns_per_block(n, itemsize, graph, 0, cap=n) == 1  # never below one column

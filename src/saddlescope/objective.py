@@ -10,7 +10,8 @@ those functions once and never touches the user's module again:
 
 Hessian-vector products are reverse-over-reverse: at a fixed θ the gradient's graph is built
 once per batch (``torch.func.vjp`` of ``torch.func.grad``) and every product is one backward
-pass through it. On a 3.5k-parameter MLP (``python -m benchmarks.hvp_modes``) one such product
+pass through it — for as many batches as the memory budget holds; the rest are rebuilt per
+product. On a 3.5k-parameter MLP (``python -m benchmarks.hvp_modes``) one such product
 costs ≈0.85 gradients, against ≈1.45 for a fresh double backward and ≈2.7 for forward-over-reverse
 ``jvp(grad)``, so it is the only path. Blocks of vectors (the dense Hessian) go through
 ``vmap`` of the same pullback.
@@ -87,7 +88,10 @@ class Objective:
         normalises with each batch's own statistics, as in training (dropout still off so the
         objective is deterministic); the objective is then the weighted mean of per-batch losses.
     memory_budget:
-        Bytes a dense Hessian may occupy; over it :meth:`hessian` refuses and points at Lanczos.
+        Bytes the analysis may hold: a dense Hessian over it is refused (:meth:`hessian` points
+        at Lanczos instead); gradient graphs are kept for Hessian-vector products only while
+        they fit it (later batches are rebuilt per product); on a GPU it also bounds the blocks
+        in which the dense Hessian is computed.
 
     Example
     -------
@@ -199,7 +203,13 @@ class Objective:
         b = self._batches[0]
         try:
             with torch.no_grad():
-                value = self._batch_loss(self._theta0, b.inputs, b.targets)
+                try:  # a few samples say whether the loss is a scalar at a fraction of the cost
+                    value = self._batch_loss(self._theta0, b.inputs[:4], b.targets[:4])
+                    ok = isinstance(value, Tensor) and value.ndim == 0
+                except (RuntimeError, ValueError, TypeError, IndexError):
+                    ok = False
+                if not ok:  # the whole batch, for the error that names its real shapes
+                    value = self._batch_loss(self._theta0, b.inputs, b.targets)
         except (RuntimeError, ValueError, TypeError, IndexError) as err:
             raise InvalidInputError(
                 f"the model and loss_fn fail on the first batch (inputs {tuple(b.inputs.shape)}, "
@@ -317,13 +327,40 @@ class Objective:
         """H(θ)·v. For many products at one θ use :meth:`hessian_operator`, which reuses graphs."""
         return self.hessian_operator(theta, cache=False) @ v
 
-    def hessian_operator(self, theta: Tensor, *, cache: bool = True) -> HessianOperator:
+    def hessian_operator(self, theta: Tensor, *, cache: bool | None = None) -> HessianOperator:
         """H(θ) as a torch operator (``op @ v`` for a vector, ``op @ V`` for an n×k block).
 
-        With ``cache=True`` the gradient graph of every batch is built once and kept, so each
-        product costs one backward pass (memory: the activations of all batches).
+        A cached batch has its gradient graph built once and kept, so each product costs one
+        backward pass through it; an uncached one is rebuilt for every product (a forward and
+        a backward more). ``cache=None`` (default) caches batches in order while their graphs
+        fit the memory budget (one batch is always cached); True caches all, False none.
         """
         return HessianOperator(self, self.check_theta(theta), cache=cache)
+
+    def graph_bytes(self, theta: Tensor) -> int | None:
+        """Estimated bytes the gradient graphs of *all* batches hold at θ (None if unmeasurable).
+
+        Measured on the first batch — the tensors autograd saves for a double backward, each
+        storage once, the data and θ excluded — and scaled by sample count to the others.
+        """
+        b = self._batches[0]
+        leaf = self.check_theta(theta).detach().clone().requires_grad_(True)
+        held = {t.untyped_storage().data_ptr() for t in (leaf, b.inputs, b.targets)}
+        seen: dict[int, int] = {}
+
+        def pack(t: Tensor) -> Tensor:
+            storage = t.untyped_storage()
+            if storage.data_ptr() not in held:
+                seen[storage.data_ptr()] = storage.nbytes()
+            return t
+
+        try:
+            with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+                loss = self._batch_loss(leaf, b.inputs, b.targets)
+                torch.autograd.grad(loss, leaf, create_graph=True)
+        except RuntimeError:  # an op that refuses saved-tensor hooks: no estimate
+            return None
+        return int(sum(seen.values()) / b.weight)
 
     def linear_operator(self, theta: Tensor) -> HessianLinearOperator:
         """H(θ) as a ``scipy.sparse.linalg.LinearOperator`` that counts its products."""
@@ -346,13 +383,25 @@ class Objective:
                 "memory_budget= to Objective if the memory is there"
             )
 
+    def _hessian_chunk(self, theta: Tensor) -> int:
+        """Columns per vmap'd block of the dense Hessian (see :func:`_columns_per_block`)."""
+        n = self.num_params
+        itemsize = torch.empty((), dtype=self.dtype).element_size()
+        if self.device.type == "cpu":
+            return _columns_per_block(n, itemsize, 0, _CHUNK_BYTES, cap=32)
+        graph = self.graph_bytes(theta) or 0
+        room = self.memory_budget - self.dense_hessian_bytes() - graph
+        if self.device.type == "cuda":
+            room = min(room, torch.cuda.mem_get_info(self.device)[0] // 2)
+        per_batch = max(int(graph * b.weight) for b in self._batches)
+        return _columns_per_block(n, itemsize, per_batch, room, cap=n)
+
     def hessian(self, theta: Tensor) -> Tensor:
         """The dense Hessian H(θ) (n×n, symmetric), by ``vmap`` of HVPs over chunks of the basis."""
         self.check_dense_fits()
         op = self.hessian_operator(theta)
         n = self.num_params
-        itemsize = torch.empty((), dtype=self.dtype).element_size()
-        chunk = max(1, min(n, _CHUNK_BYTES // max(1, n * itemsize), 32))  # measured best on CPU
+        chunk = self._hessian_chunk(op.theta)
         H = torch.empty(n, n, dtype=self.dtype, device=self.device)
         for start in range(0, n, chunk):
             stop = min(start + chunk, n)
@@ -402,17 +451,22 @@ class HessianOperator:
     """H(θ) at one fixed θ as a torch operator: ``op @ v`` (n,) or ``op @ V`` (n, k).
 
     Counts its products in :attr:`num_products` (a block of k vectors counts k).
+    :attr:`cached_batches` says how many batches keep their gradient graph (see
+    :meth:`Objective.hessian_operator`); the others rebuild theirs for every product.
     """
 
-    def __init__(self, objective: Objective, theta: Tensor, *, cache: bool = True) -> None:
+    def __init__(self, objective: Objective, theta: Tensor, *, cache: bool | None = None) -> None:
         self.objective = objective
         self.theta = theta
         self.shape = (objective.num_params, objective.num_params)
         self.dtype = objective.dtype
         self.num_products = 0
-        self._pullbacks: list[Callable[[Tensor], tuple[Tensor, ...]]] | None = (
-            [self._pullback(b) for b in objective._batches] if cache else None
-        )
+        batches = objective._batches
+        if cache is None:
+            self.cached_batches = _batches_that_fit(objective, theta)
+        else:
+            self.cached_batches = len(batches) if cache else 0
+        self._pullbacks = [self._pullback(b) for b in batches[: self.cached_batches]]
 
     def _pullback(self, batch: _Batch) -> Callable[[Tensor], tuple[Tensor, ...]]:
         grad_fn = grad(self.objective._batch_loss)
@@ -421,11 +475,9 @@ class HessianOperator:
 
     def _pullbacks_iter(self) -> Iterator[tuple[float, Callable[[Tensor], tuple[Tensor, ...]]]]:
         batches = self.objective._batches
-        if self._pullbacks is not None:
-            yield from zip((b.weight for b in batches), self._pullbacks)
-        else:
-            for b in batches:
-                yield b.weight, self._pullback(b)
+        yield from zip((b.weight for b in batches), self._pullbacks)
+        for b in batches[self.cached_batches :]:
+            yield b.weight, self._pullback(b)
 
     def __matmul__(self, v: Tensor) -> Tensor:
         obj = self.objective
@@ -446,6 +498,35 @@ class HessianOperator:
         self.num_products += 1 if v.ndim == 1 else v.shape[1]
         obj._require_finite(out, "Hessian-vector product", self.theta)
         return out
+
+
+def _columns_per_block(n: int, itemsize: int, batch_graph_bytes: int, room: int, cap: int) -> int:
+    """How many basis columns one vmap'd block of Hessian products may carry.
+
+    Each column carries its own tangent of a batch's gradient graph, and its input and output
+    vectors: c columns need c·(batch_graph_bytes + 2·n·itemsize) of the ``room``. On the CPU
+    blocks of 32 were measured fastest (larger ones only lose cache locality: ``cap=32``); on
+    a GPU the larger the block the better, up to what fits.
+    """
+    per_column = max(1, batch_graph_bytes + 2 * n * itemsize)
+    return int(max(1, min(n, cap, room // per_column)))
+
+
+def _batches_that_fit(objective: Objective, theta: Tensor) -> int:
+    """How many batches, in order, can keep their gradient graphs within the memory budget."""
+    batches = objective._batches
+    if len(batches) == 1:
+        return 1  # a product needs that graph anyway: caching it costs no extra peak memory
+    total = objective.graph_bytes(theta)
+    if total is None:
+        return len(batches)
+    held, count = 0.0, 0
+    for b in batches:
+        held += total * b.weight
+        if held > objective.memory_budget:
+            break
+        count += 1
+    return max(1, count)
 
 
 class HessianLinearOperator(LinearOperator):

@@ -6,10 +6,11 @@ Two paths, one result type (:class:`Spectrum`):
   Hessian, when it fits the objective's memory budget: every eigenvalue, hence exact counts
   n₊, n₋, n₀, the index n₋/n and the minimum ratio n₊/n.
 * **lanczos** — the k extreme eigenpairs by saddlescope's torch Lanczos (full
-  reorthogonalisation, stopped at an achieved residual bound; runs on the objective's device):
-  Hessian-vector products only, for models whose Hessian does not fit;
+  reorthogonalisation, stopped when each eigenvalue reaches a relative accuracy; runs on the
+  objective's device): Hessian-vector products only, for models whose Hessian does not fit.
+  Each pair comes with its residual ‖Hv − λv‖ and its eigenvalue error estimate;
 * **arpack** — the same by SciPy's ``eigsh`` (implicitly restarted Lanczos) on the Hessian as a
-  ``LinearOperator``, the reference. Each pair comes with its measured residual ‖Hv − λv‖.
+  ``LinearOperator``, the reference, with measured residuals.
 
 "Zero" always means |λ| ≤ tol with tol = max(atol, rtol·max|λ|); the tolerance travels with the
 result. Default rtol by dtype: float64 1e-6, float32 1e-3, half precision 1e-2.
@@ -74,6 +75,7 @@ class Spectrum:
     rtol: float
     atol: float
     residuals: Tensor | None = None
+    errors: Tensor | None = None  # estimated |λ̂ − λ| per eigenvalue (iterative methods)
     which: str = "all"
     scale: float | None = None
     converged: bool = True  # False when an iterative method stopped before its tolerance
@@ -121,6 +123,7 @@ class Spectrum:
             "complete": self.complete,
             "eigenvalues": self.eigenvalues.tolist(),
             "residuals": None if self.residuals is None else self.residuals.tolist(),
+            "errors": None if self.errors is None else self.errors.tolist(),
             "hvps": self.hvps,
             "rtol": self.rtol,
             "atol": self.atol,
@@ -175,6 +178,7 @@ def hessian_spectrum(
     rtol: float | None = None,
     atol: float = 0.0,
     lanczos_tol: float = 1e-8,
+    lanczos_bound: Literal["residual", "gap"] = "residual",
     max_steps: int | None = None,
     max_restarts: int | None = None,
     seed: int = 0,
@@ -187,9 +191,12 @@ def hessian_spectrum(
     ``"both"`` (k from each end).
 
     * ``"lanczos"``: saddlescope's torch Lanczos (:func:`~saddlescope.lanczos.lanczos_eigs`, on
-      the objective's device): ``lanczos_tol`` is the *achieved* accuracy — every returned pair
-      has ‖Hv − λv‖ ≤ lanczos_tol·max|θ| (measured and reported in ``residuals``);
-      ``max_steps`` caps the basis.
+      the objective's device), stopped after the first step at which every wanted pair has
+      r = ‖Hv − λv‖ ≤ lanczos_tol·|λ| (≤ lanczos_tol·rtol·max|λ| inside the zero band), so
+      an eigenvalue lies within r of each λ returned (``residuals``); with
+      ``lanczos_bound="gap"`` it stops when the eigenvalue error estimate min(r, r²/gap)
+      (``errors``, always reported) meets the same test — about half the products, trusting
+      the gap to the nearest other Ritz value. ``max_steps`` caps the basis.
     * ``"arpack"``: SciPy's ``eigsh`` (ARPACK) on the ``LinearOperator``, the reference;
       ``lanczos_tol`` is then ARPACK's relative tolerance and ``max_restarts`` its restarts.
 
@@ -228,7 +235,17 @@ def hessian_spectrum(
         return _select(full, per_end, which)
     if method == "lanczos":
         return _torch_lanczos(
-            obj, theta, per_end, which, eigenvectors, rtol, atol, lanczos_tol, max_steps, seed
+            obj,
+            theta,
+            per_end,
+            which,
+            eigenvectors,
+            rtol,
+            atol,
+            lanczos_tol,
+            lanczos_bound,
+            max_steps,
+            seed,
         )
     return _lanczos(
         obj, theta, per_end, which, eigenvectors, rtol, atol, lanczos_tol, max_restarts, seed
@@ -244,6 +261,7 @@ def _torch_lanczos(
     rtol: float,
     atol: float,
     tol: float,
+    bound: Literal["residual", "gap"],
     max_steps: int | None,
     seed: int,
 ) -> Spectrum:
@@ -254,6 +272,8 @@ def _torch_lanczos(
         k,
         which=which,
         tol=max(tol, 10 * torch.finfo(obj.dtype).eps),
+        floor=rtol,
+        bound=bound,
         max_steps=max_steps,
         seed=seed,
         dtype=obj.dtype,
@@ -267,7 +287,8 @@ def _torch_lanczos(
         hvps=op.num_products,
         rtol=rtol,
         atol=atol,
-        residuals=res.residuals.to("cpu", torch.float64),
+        residuals=res.residuals,
+        errors=res.errors,
         which=which,
         scale=res.scale,
         converged=res.converged,
