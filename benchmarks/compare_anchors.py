@@ -42,7 +42,6 @@ from torch import Tensor, nn
 
 from saddlescope import Objective, hessian_spectrum
 
-SEED = 0
 TARGETS = ("top1", "top5", "smallest")  # largest k=1, largest k=5, smallest (most negative) k=1
 
 
@@ -56,6 +55,7 @@ class Problem:
     x: Tensor
     y: Tensor
     loss_fn: nn.Module = field(default_factory=nn.CrossEntropyLoss)
+    seed: int = 0  # the start-vector seed every solver uses (set by the benchmark driver)
 
     @property
     def num_params(self) -> int:
@@ -130,6 +130,7 @@ def _saddlescope(method: str, bound: str = "residual") -> Callable[[Problem, str
             lanczos_tol=tol,
             lanczos_bound=bound,  # type: ignore[arg-type]
             eigenvectors=False,
+            seed=problem.seed,
         )
         return Estimate(_ascending(s.eigenvalues), s.hvps, "" if s.converged else "not converged")
 
@@ -198,7 +199,7 @@ def pyhessian_build(problem: Problem) -> Any:
 
 
 def pyhessian_top(problem: Problem, k: int, max_iter: int, tol: float) -> Estimate:
-    torch.manual_seed(SEED)  # PyHessian draws its start vectors from the global generator
+    torch.manual_seed(problem.seed)  # PyHessian draws its start vectors from the global generator
     with _count_pyhessian_hvps() as count:
         h = pyhessian_build(problem)
         values, _ = h.eigenvalues(maxIter=max_iter, tol=tol, top_n=k)
@@ -209,7 +210,7 @@ def pyhessian_smallest(problem: Problem, max_iter: int) -> Estimate:
     """Power iteration on s·I − H with PyHessian's HVP (s: its own top eigenvalue, defaults)."""
     from pyhessian.utils import group_product, hessian_vector_product, normalization
 
-    torch.manual_seed(SEED)
+    torch.manual_seed(problem.seed)
     with _count_pyhessian_hvps() as count:
         h = pyhessian_build(problem)
         (shift,), _ = h.eigenvalues()  # its defaults: maxIter=100, tol=1e-3
@@ -277,7 +278,7 @@ def eigenthings_solvers() -> list[Solver]:
 
         op = eigenthings_operator(problem)
         which = "SA" if target == "smallest" else "LA"
-        res = he.lanczos(op, k=k_of(target), max_iter=max_iter, which=which, seed=SEED)
+        res = he.lanczos(op, k=k_of(target), max_iter=max_iter, which=which, seed=problem.seed)
         note = "" if max_iter <= 50 else "no reorth. (its default > 50 steps)"
         return Estimate(_ascending(res.eigenvalues), int(res.iterations), note)
 
@@ -319,7 +320,7 @@ def curvlinops_solvers() -> list[Solver]:
             return scipy_op.matvec(v)
 
         counted = LinearOperator(scipy_op.shape, matvec=matvec, dtype=scipy_op.dtype)
-        v0 = np.random.default_rng(SEED).standard_normal(scipy_op.shape[0])
+        v0 = np.random.default_rng(problem.seed).standard_normal(scipy_op.shape[0])
         which = "SA" if target == "smallest" else "LA"
         try:
             values = eigsh(

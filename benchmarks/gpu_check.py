@@ -72,7 +72,12 @@ def main() -> None:
         checks[f"Lanczos {which} {k} vs dense"] = rel(a.eigenvalues, b.eigenvalues)
     search_dev = find_critical_point(dev, theta, max_steps=3)
     search_cpu = find_critical_point(cpu, theta, max_steps=3)
-    checks["Newton-MR, 3 steps (θ)"] = rel(search_dev.theta, search_cpu.theta)
+    # θ and ‖g‖ are not compared: MINRES runs to its cap on this ill-conditioned H, and a 1e-12
+    # relative change of θ0 moves θ after 3 steps by 8e-3 relative on the CPU alone (``‖g‖``
+    # by 3e-3); the loss reached agrees to 1e-7.
+    checks["Newton-MR, 3 steps (loss)"] = rel(
+        torch.tensor(search_dev.loss), torch.tensor(search_cpu.loss)
+    )
     kinds = classify(dev, theta).kind, classify(cpu, theta).kind
     print("agreement (max relative difference, device vs CPU):")
     for name, value in checks.items():

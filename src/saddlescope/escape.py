@@ -135,10 +135,20 @@ def _extreme(
 
 
 def _way_down(
-    obj: Objective, theta: Tensor, g: Tensor, loss: float, rtol: float | None, seed: int
+    obj: Objective,
+    theta: Tensor,
+    g: Tensor,
+    loss: float,
+    rtol: float | None,
+    seed: int,
+    low: Spectrum | None = None,
 ) -> tuple[Tensor | None, float, Spectrum]:
-    """(θ after the negative-curvature step or None, its loss, the smallest-end spectrum)."""
-    low = _extreme(obj, theta, "smallest", seed, rtol)
+    """(θ after the negative-curvature step or None, its loss, the smallest-end spectrum).
+
+    ``low``: a spectrum at θ already holding its most negative pair first (not recomputed).
+    """
+    if low is None:
+        low = _extreme(obj, theta, "smallest", seed, rtol)
     u, curvature = _negative_direction(low, g)
     if u is None or curvature is None:
         return None, loss, low
@@ -232,10 +242,12 @@ def escape_saddle(
     if decrease is not None:
         target_loss = loss - check_positive("decrease", decrease)
     hvps = 0
+    ends = None  # both extreme pairs at the start θ, when computed for lr (reused by step 1)
     if lr is None:
-        top = _extreme(obj, theta, "largest", seed, rtol)
-        hvps += top.hvps
-        lr = 0.5 / max(top.scale or abs(top.max), 1e-12)  # 0.5 / max|λ|
+        # the curvature method needs the negative end at step 1 too: one computation for both
+        ends = _extreme(obj, theta, "both" if method == "curvature" else "largest", seed, rtol)
+        hvps += ends.hvps
+        lr = 0.5 / max(ends.scale or abs(ends.max), 1e-12)  # 0.5 / max|λ|
     check_positive("lr", lr)
     gen = torch.Generator().manual_seed(seed)
     path = [EscapeStep(0, loss, float(g.norm()), "start", hvps, time.perf_counter() - start)]
@@ -248,8 +260,9 @@ def escape_saddle(
         action = "gradient"
         new = theta - lr * g
         if method == "curvature" and gnorm <= grad_threshold:
-            cand, _, low = _way_down(obj, theta, g, loss, rtol, seed + step)
-            hvps += low.hvps
+            known = ends if step == 1 else None
+            cand, _, low = _way_down(obj, theta, g, loss, rtol, seed + step, known)
+            hvps += 0 if known is not None else low.hvps
             if cand is not None:
                 new, action = cand, "curvature"
         elif method == "perturbed-gd" and gnorm <= grad_threshold and step - last_perturb >= wait:

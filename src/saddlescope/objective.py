@@ -9,12 +9,12 @@ those functions once and never touches the user's module again:
     ∇L(θ),   H(θ)·v,   H(θ) (dense, when it fits),   a SciPy LinearOperator for H(θ).
 
 Hessian-vector products are reverse-over-reverse: at a fixed θ the gradient's graph is built
-once per batch (``torch.func.vjp`` of ``torch.func.grad``) and every product is one backward
-pass through it — for as many batches as the memory budget holds; the rest are rebuilt per
-product. On a 3.5k-parameter MLP (``python -m benchmarks.hvp_modes``) one such product
-costs ≈0.85 gradients, against ≈1.45 for a fresh double backward and ≈2.7 for forward-over-reverse
-``jvp(grad)``, so it is the only path. Blocks of vectors (the dense Hessian) go through
-``vmap`` of the same pullback.
+once per batch (``torch.autograd.grad(create_graph=True)`` on a flat θ) and every product is
+one backward pass through it — for as many batches as the memory budget holds; the others are
+rebuilt per product. On a 3.5k-parameter MLP (``python -m benchmarks.hvp_modes``) one such
+product costs ≈0.85 gradients, against ≈1.45 for a fresh double backward and ≈2.7 for
+forward-over-reverse ``jvp(grad)``, so it is the only path. Blocks of vectors (the dense
+Hessian) go through one batched backward pass (``is_grads_batched``: vmap over the backward).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from scipy.sparse.linalg import LinearOperator
 from torch import Tensor, nn
-from torch.func import functional_call, grad, vjp, vmap
+from torch.func import functional_call, vmap
 from torch.nn.modules.batchnorm import _NormBase
 
 from saddlescope.errors import (
@@ -418,6 +418,8 @@ class Objective:
 
     # ----------------------------------------------------------------------------- checks
     def _first_bad_param(self, vec: Tensor) -> str | None:
+        if bool(torch.isfinite(vec).all()):  # the common case: one pass, one sync
+            return None
         for name, chunk in zip(self.param_names, torch.split(vec, self._numels)):
             if not torch.isfinite(chunk).all():
                 return name
@@ -468,12 +470,31 @@ class HessianOperator:
             self.cached_batches = len(batches) if cache else 0
         self._pullbacks = [self._pullback(b) for b in batches[: self.cached_batches]]
 
-    def _pullback(self, batch: _Batch) -> Callable[[Tensor], tuple[Tensor, ...]]:
-        grad_fn = grad(self.objective._batch_loss)
-        _, pullback = vjp(lambda t: grad_fn(t, batch.inputs, batch.targets), self.theta)
+    def _pullback(self, batch: _Batch) -> Callable[[Tensor], Tensor]:
+        """V ↦ H_b·V for one batch, through its gradient graph built once (n or n×k blocks).
+
+        Plain ``torch.autograd`` on a flat leaf: per product it skips the wrapping that
+        ``torch.func.vjp`` pays (≈15 % of a product on the 3.5k MLP); blocks go through
+        ``is_grads_batched`` (vmap over the backward pass).
+        """
+        leaf = self.theta.detach().requires_grad_(True)
+        with torch.enable_grad():
+            loss = self.objective._batch_loss(leaf, batch.inputs, batch.targets)
+            (g,) = torch.autograd.grad(loss, leaf, create_graph=True)
+        if not g.requires_grad:  # the loss is at most linear in θ: H_b = 0
+            return torch.zeros_like
+
+        def pullback(V: Tensor) -> Tensor:
+            if V.ndim == 1:
+                return torch.autograd.grad(g, leaf, V, retain_graph=True)[0]
+            grads = torch.autograd.grad(
+                g, leaf, V.mT.contiguous(), retain_graph=True, is_grads_batched=True
+            )[0]
+            return grads.mT
+
         return pullback
 
-    def _pullbacks_iter(self) -> Iterator[tuple[float, Callable[[Tensor], tuple[Tensor, ...]]]]:
+    def _pullbacks_iter(self) -> Iterator[tuple[float, Callable[[Tensor], Tensor]]]:
         batches = self.objective._batches
         yield from zip((b.weight for b in batches), self._pullbacks)
         for b in batches[self.cached_batches :]:
@@ -489,12 +510,7 @@ class HessianOperator:
             )
         out = torch.zeros_like(v)
         for weight, pullback in self._pullbacks_iter():
-            if v.ndim == 1:
-                out.add_(pullback(v)[0], alpha=weight)
-            else:
-                out.add_(
-                    vmap(lambda u, pb=pullback: pb(u)[0], in_dims=1, out_dims=1)(v), alpha=weight
-                )
+            out.add_(pullback(v), alpha=weight)
         self.num_products += 1 if v.ndim == 1 else v.shape[1]
         obj._require_finite(out, "Hessian-vector product", self.theta)
         return out

@@ -195,7 +195,7 @@ def hessian_spectrum(
       r = ‖Hv − λv‖ ≤ lanczos_tol·|λ| (≤ lanczos_tol·rtol·max|λ| inside the zero band), so
       an eigenvalue lies within r of each λ returned (``residuals``); with
       ``lanczos_bound="gap"`` it stops when the eigenvalue error estimate min(r, r²/gap)
-      (``errors``, always reported) meets the same test — about half the products, trusting
+      (``errors``, always reported) meets the same test — fewer products, trusting
       the gap to the nearest other Ritz value. ``max_steps`` caps the basis.
     * ``"arpack"``: SciPy's ``eigsh`` (ARPACK) on the ``LinearOperator``, the reference;
       ``lanczos_tol`` is then ARPACK's relative tolerance and ``max_restarts`` its restarts.
