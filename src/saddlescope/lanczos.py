@@ -195,7 +195,8 @@ def lanczos_eigs(
     Grows one Krylov basis (full reorthogonalisation), checking after every step, until every
     wanted Ritz value meets ``tol`` (relative, see the module docstring for ``bound``), or
     ``max_steps`` (default min(n, max(20·k, 100))) is reached; ``converged`` says which. The
-    floor is never below √ε of ``dtype`` (rounding in the products limits what can be reached).
+    floor is never below √ε of ``dtype``, nor the target below 10·ε·max|θ| (rounding in the
+    products limits what can be reached).
     No product is spent beyond the steps: the residuals come from the recurrence. ``errors``
     always holds the estimate min(r, r²/δ̂), whichever bound stopped the iteration.
 
@@ -217,10 +218,14 @@ def lanczos_eigs(
     gen = torch.Generator().manual_seed(seed)
     v0 = torch.randn(n, generator=gen, dtype=torch.float64).to(device=device, dtype=dtype)
 
+    eps = float(torch.finfo(dtype).eps)
+
     def done(theta: np.ndarray, idx: np.ndarray, r: np.ndarray, err: np.ndarray) -> bool:
         scale = float(np.abs(theta).max())
         test = r if bound == "residual" else err
-        return bool((test <= tol * np.maximum(np.abs(theta[idx]), floor * scale)).all())
+        # never below 10·ε·max|θ|: residuals at rounding level are not there to be reached
+        target = np.maximum(tol * np.maximum(np.abs(theta[idx]), floor * scale), 10 * eps * scale)
+        return bool((test <= target).all())
 
     def converged_now(alpha: np.ndarray, beta: np.ndarray) -> bool:
         if alpha.size < first_check:
