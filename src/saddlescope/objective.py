@@ -399,7 +399,7 @@ class Objective:
             )
 
     def _hessian_chunk(self, theta: Tensor) -> int:
-        """Columns per vmap'd block of the dense Hessian (see :func:`_columns_per_block`)."""
+        """Columns per block of the dense Hessian (see :func:`_columns_per_block`)."""
         n = self.num_params
         itemsize = torch.empty((), dtype=self.dtype).element_size()
         if self.device.type == "cpu":
@@ -412,7 +412,7 @@ class Objective:
         return _columns_per_block(n, itemsize, per_batch, room, cap=n)
 
     def hessian(self, theta: Tensor) -> Tensor:
-        """The dense Hessian H(θ) (n×n, symmetric), by ``vmap`` of HVPs over chunks of the basis."""
+        """The dense Hessian H(θ) (n×n, symmetric): HVPs on the unit basis, block by block."""
         self.check_dense_fits()
         op = self.hessian_operator(theta)
         n = self.num_params

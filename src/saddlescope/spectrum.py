@@ -207,6 +207,7 @@ def hessian_spectrum(
     """
     check_choice("method", method, ("auto", "dense", "lanczos", "arpack"))
     check_choice("which", which, ("both", "smallest", "largest"))
+    check_choice("lanczos_bound", lanczos_bound, ("residual", "gap"))
     rtol, atol = resolve_tolerances(rtol, atol, obj.dtype)
     theta = obj.check_theta(theta)
     n = obj.num_params
