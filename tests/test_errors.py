@@ -194,3 +194,10 @@ def test_weighted_loss_module_follows_the_objective_dtype():
     obj = Objective(model, loss_fn, (x, y), dtype=F64)
     assert obj.loss(obj.theta0).dtype == F64
     assert loss_fn.weight.dtype == torch.float32  # the user's module is untouched
+
+
+def test_bad_targets_anywhere_in_the_first_batch_fail_at_construction():
+    x, y = torch.randn(16, 3), torch.zeros(16, dtype=torch.long)
+    y[10] = 5  # out of range for 3 classes, past the first few samples
+    with pytest.raises(InvalidInputError, match="out of bounds"):
+        Objective(nn.Linear(3, 3), nn.CrossEntropyLoss(), (x, y))

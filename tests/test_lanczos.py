@@ -147,3 +147,14 @@ def test_bad_input():
         lanczos_eigs(lambda v: v, 3, 1, which="middle")
     with pytest.raises(InvalidInputError, match="unknown bound"):
         lanczos_eigs(lambda v: v, 3, 1, bound="tight")  # type: ignore[arg-type]
+
+
+def test_float32_outliers_do_not_stop_lanczos_early():
+    """A few huge outliers over a bulk: β stays far above rounding, so no false invariance."""
+    n = 4000
+    d = torch.cat([torch.full((3,), 1e4), torch.linspace(-1, 1, n - 3)]).to(torch.float32)
+    res = lanczos_eigs(lambda v: d * v, n, 1, which="both", tol=1e-3, dtype=torch.float32)
+    assert res.steps > 3
+    assert abs(float(res.eigenvalues[0]) + 1.0) <= float(res.errors[0]) + 1e-3
+    assert float(res.eigenvalues[-1]) == pytest.approx(1e4, rel=1e-5)
+    assert bool((res.residuals > 0).all())  # never reported as exactly zero

@@ -9,7 +9,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from conftest import deepcopy
 from saddlescope import Objective, hessian_spectrum
-from saddlescope.objective import _columns_per_block
+from saddlescope.objective import HessianOperator, _columns_per_block
 
 F64 = torch.float64
 
@@ -213,3 +213,66 @@ def test_dense_hessian_blocks_follow_the_memory_budget():
     assert _columns_per_block(n, itemsize, graph, 10**12, cap=n) == n
     assert _columns_per_block(n, itemsize, graph, 10**12, cap=32) == 32
     assert _columns_per_block(n, itemsize, graph, 0, cap=n) == 1  # never below one column
+
+
+class _WithUnused(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.used = torch.nn.Linear(3, 2)
+        self.unused = torch.nn.Linear(3, 2)  # never called in forward
+
+    def forward(self, x):
+        return torch.tanh(self.used(x))
+
+
+class _LinearOnly(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.randn(3, dtype=F64))
+
+    def forward(self, x):
+        return (x @ self.w)[:, None]
+
+
+def test_unused_parameters_and_curvature_free_losses_give_zero_blocks():
+    x, y = torch.randn(8, 3, dtype=F64), torch.randn(8, 2, dtype=F64)
+    obj = Objective(_WithUnused().double(), torch.nn.MSELoss(), (x, y))
+    v = torch.randn(obj.num_params, dtype=F64)
+    Hv, H = obj.hvp(obj.theta0, v), obj.hessian(obj.theta0)
+    unused = slice(8, 16)  # the second Linear's weight and bias, in named_parameters order
+    assert torch.equal(Hv[unused], torch.zeros(8, dtype=F64))
+    assert torch.equal(H[unused], torch.zeros(8, obj.num_params, dtype=F64))
+    assert torch.allclose(H @ v, Hv, rtol=1e-12, atol=1e-14)
+    # a loss linear in θ (its own parameters are constants): H = 0, no error
+    weights = torch.nn.Linear(1, 1).double()
+    flat = Objective(_LinearOnly(), lambda out, t: weights(out).mean(), (x, y[:, :1]))
+    assert torch.equal(flat.hvp(flat.theta0, torch.ones(3, dtype=F64)), torch.zeros(3, dtype=F64))
+
+
+def test_products_under_no_grad_and_inference_mode_and_after_caller_edits(tanh_mlp):
+    obj = _objective(tanh_mlp)
+    theta = _theta(obj, 4)
+    v = torch.randn(obj.num_params, dtype=F64)
+    ref = obj.hvp(theta, v)
+    with torch.no_grad():
+        assert torch.equal(obj.hvp(theta, v), ref)
+    with torch.inference_mode():
+        assert torch.equal(obj.hvp(theta, v), ref)
+        frozen = theta.clone()  # an inference tensor
+    assert torch.equal(obj.hvp(frozen, v), ref)
+    op = obj.hessian_operator(theta)
+    theta.add_(1.0)  # the caller edits θ in place: the operator keeps H at the θ it was given
+    assert torch.allclose(op @ v, ref, rtol=1e-13, atol=1e-15)
+
+
+def test_dense_hessian_leaves_room_for_itself_when_caching_graphs(model_case):
+    model, loss_fn, (x, y) = model_case
+    batches = [(x[i : i + 3], y[i : i + 3]) for i in range(0, 12, 3)]
+    probe = Objective(model, loss_fn, batches, dtype=F64)
+    graphs = probe.graph_bytes(probe.theta0)
+    budget = probe.dense_hessian_bytes() + int(0.6 * graphs)  # H plus two of four graphs
+    obj = Objective(model, loss_fn, batches, dtype=F64, memory_budget=budget)
+    assert obj.hessian_operator(obj.theta0).cached_batches == 4  # all fit beside nothing
+    op = HessianOperator(obj, obj.theta0, budget=budget - obj.dense_hessian_bytes())
+    assert op.cached_batches == 2  # what hessian() keeps beside H
+    assert torch.allclose(obj.hessian(obj.theta0), probe.hessian(probe.theta0), rtol=1e-12)

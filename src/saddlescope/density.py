@@ -201,7 +201,7 @@ def _lanczos_probes(op: _Operator, Z: Tensor, steps: int) -> list[Tridiagonal]:
             before = b
         beta[rows, j] = b
         scale = alpha[rows, : j + 1].abs().amax(dim=1) + beta[rows, : j + 1].amax(dim=1)
-        done = b <= n * eps * scale.clamp_min(eps)
+        done = b <= 10 * eps * scale.clamp_min(eps)  # rounding level of ‖T‖ (see lanczos.py)
         if bool(done.any()):
             for i in active[done].tolist():
                 beta[i, j] = 0.0

@@ -244,8 +244,9 @@ def escape_saddle(
     hvps = 0
     ends = None  # both extreme pairs at the start θ, when computed for lr (reused by step 1)
     if lr is None:
-        # the curvature method needs the negative end at step 1 too: one computation for both
-        ends = _extreme(obj, theta, "both" if method == "curvature" else "largest", seed, rtol)
+        # where step 1 will look for negative curvature too: one computation for both ends
+        flat = method == "curvature" and float(g.norm()) <= grad_threshold
+        ends = _extreme(obj, theta, "both" if flat else "largest", seed, rtol)
         hvps += ends.hvps
         lr = 0.5 / max(ends.scale or abs(ends.max), 1e-12)  # 0.5 / max|λ|
     check_positive("lr", lr)
@@ -260,7 +261,7 @@ def escape_saddle(
         action = "gradient"
         new = theta - lr * g
         if method == "curvature" and gnorm <= grad_threshold:
-            known = ends if step == 1 else None
+            known = ends if step == 1 and ends is not None and ends.which == "both" else None
             cand, _, low = _way_down(obj, theta, g, loss, rtol, seed + step, known)
             hvps += 0 if known is not None else low.hvps
             if cand is not None:
@@ -458,10 +459,10 @@ def compare_escapes(
 ) -> tuple[EscapeResult, ...]:
     """:func:`escape_saddle` by each method from the same θ, with the same options.
 
-    One block HVP is run first, untimed: the first ``vmap`` in a process costs about a second,
-    which would otherwise be charged to whichever method runs first.
+    One batch of losses is evaluated first, untimed: the first ``vmap`` in a process costs
+    about a second, which would otherwise be charged to whichever method runs first.
     """
     for m in methods:
         check_choice("method", m, ESCAPE_METHODS)
-    obj.hessian_operator(theta) @ torch.zeros(obj.num_params, 1, dtype=obj.dtype)
+    obj.losses(obj.check_theta(theta)[None])
     return tuple(escape_saddle(obj, theta, method=m, **options) for m in methods)  # type: ignore[arg-type]

@@ -155,6 +155,7 @@ class Objective:
         self._theta0 = torch.cat([copied[n].detach().reshape(-1) for n in self.param_names]).clone()
         if isinstance(loss_fn, nn.Module):  # e.g. class weights: our own copy, in our dtype
             loss_fn = copy.deepcopy(loss_fn).to(device=self.device, dtype=self.dtype)
+            loss_fn.requires_grad_(False)  # its own parameters are constants here
         self.loss_fn = loss_fn
         self._batches = self._materialize(data)
         self._graph_memo: tuple[int | None] | None = None  # see _graph_estimate
@@ -205,13 +206,7 @@ class Objective:
         b = self._batches[0]
         try:
             with torch.no_grad():
-                try:  # a few samples say whether the loss is a scalar at a fraction of the cost
-                    value = self._batch_loss(self._theta0, b.inputs[:4], b.targets[:4])
-                    ok = isinstance(value, Tensor) and value.ndim == 0
-                except (RuntimeError, ValueError, TypeError, IndexError):
-                    ok = False
-                if not ok:  # the whole batch, for the error that names its real shapes
-                    value = self._batch_loss(self._theta0, b.inputs, b.targets)
+                value = self._batch_loss(self._theta0, b.inputs, b.targets)
         except (RuntimeError, ValueError, TypeError, IndexError) as err:
             raise InvalidInputError(
                 f"the model and loss_fn fail on the first batch (inputs {tuple(b.inputs.shape)}, "
@@ -358,9 +353,10 @@ class Objective:
 
         try:
             with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-                self._gradient_graph(theta, b)
+                leaf, _ = self._gradient_graph(theta, b)
         except RuntimeError:  # an op that refuses saved-tensor hooks: no estimate
             return None
+        seen.pop(leaf.untyped_storage().data_ptr(), None)
         return int(sum(seen.values()) / b.weight)
 
     def _graph_estimate(self, theta: Tensor) -> int | None:
@@ -370,11 +366,19 @@ class Objective:
         return self._graph_memo[0]
 
     def _gradient_graph(self, theta: Tensor, batch: _Batch) -> tuple[Tensor, Tensor]:
-        """(leaf, g): a leaf sharing θ's storage and ∇ℓ_b at it, with its graph kept."""
-        leaf = theta.detach().requires_grad_(True)
-        with torch.enable_grad():
+        """(leaf, g): a leaf holding θ and ∇ℓ_b at it, with its graph kept.
+
+        Works under ``torch.no_grad`` and ``torch.inference_mode`` too; parameters the loss
+        does not use get zero gradient (and zero curvature), as with ``torch.func``.
+        """
+        with torch.inference_mode(False), torch.enable_grad():
+            leaf = theta.detach().clone().requires_grad_(True)
             loss = self._batch_loss(leaf, batch.inputs, batch.targets)
-            (g,) = torch.autograd.grad(loss, leaf, create_graph=True)
+            if not loss.requires_grad:  # no path from θ to the loss at all
+                return leaf, torch.zeros_like(leaf)
+            (g,) = torch.autograd.grad(
+                loss, leaf, create_graph=True, allow_unused=True, materialize_grads=True
+            )
         return leaf, g
 
     def linear_operator(self, theta: Tensor) -> HessianLinearOperator:
@@ -414,7 +418,9 @@ class Objective:
     def hessian(self, theta: Tensor) -> Tensor:
         """The dense Hessian H(θ) (n×n, symmetric): HVPs on the unit basis, block by block."""
         self.check_dense_fits()
-        op = self.hessian_operator(theta)
+        # the graphs share the budget with H itself
+        room = self.memory_budget - self.dense_hessian_bytes()
+        op = HessianOperator(self, self.check_theta(theta), budget=room)
         n = self.num_params
         chunk = self._hessian_chunk(op.theta)
         H = torch.empty(n, n, dtype=self.dtype, device=self.device)
@@ -472,15 +478,23 @@ class HessianOperator:
     :meth:`Objective.hessian_operator`); the others rebuild theirs for every product.
     """
 
-    def __init__(self, objective: Objective, theta: Tensor, *, cache: bool | None = None) -> None:
+    def __init__(
+        self,
+        objective: Objective,
+        theta: Tensor,
+        *,
+        cache: bool | None = None,
+        budget: int | None = None,
+    ) -> None:
         self.objective = objective
-        self.theta = theta
+        self.theta = theta.detach().clone()  # our own: later edits of the caller's θ don't leak in
         self.shape = (objective.num_params, objective.num_params)
         self.dtype = objective.dtype
         self.num_products = 0
         batches = objective._batches
         if cache is None:
-            self.cached_batches = _batches_that_fit(objective, theta)
+            room = objective.memory_budget if budget is None else budget
+            self.cached_batches = _batches_that_fit(objective, self.theta, room)
         else:
             self.cached_batches = len(batches) if cache else 0
         self._pullbacks = [self._pullback(b) for b in batches[: self.cached_batches]]
@@ -500,7 +514,9 @@ class HessianOperator:
             return torch.zeros_like
 
         def product(v: Tensor) -> Tensor:
-            return torch.autograd.grad(g, leaf, v, retain_graph=True)[0]
+            return torch.autograd.grad(
+                g, leaf, v, retain_graph=True, allow_unused=True, materialize_grads=True
+            )[0]
 
         def pullback(V: Tensor) -> Tensor:
             if V.ndim == 1:
@@ -508,7 +524,13 @@ class HessianOperator:
             if V.device.type == "cpu":
                 return torch.stack([product(V[:, j]) for j in range(V.shape[1])], dim=1)
             grads = torch.autograd.grad(
-                g, leaf, V.mT.contiguous(), retain_graph=True, is_grads_batched=True
+                g,
+                leaf,
+                V.mT.contiguous(),
+                retain_graph=True,
+                is_grads_batched=True,
+                allow_unused=True,
+                materialize_grads=True,
             )[0]
             return grads.mT
 
@@ -548,8 +570,8 @@ def _columns_per_block(n: int, itemsize: int, batch_graph_bytes: int, room: int,
     return int(max(1, min(n, cap, room // per_column)))
 
 
-def _batches_that_fit(objective: Objective, theta: Tensor) -> int:
-    """How many batches, in order, can keep their gradient graphs within the memory budget."""
+def _batches_that_fit(objective: Objective, theta: Tensor, budget: int) -> int:
+    """How many batches, in order, can keep their gradient graphs within ``budget`` bytes."""
     batches = objective._batches
     if len(batches) == 1:
         return 1  # a product needs that graph anyway: caching it costs no extra peak memory
@@ -559,7 +581,7 @@ def _batches_that_fit(objective: Objective, theta: Tensor) -> int:
     held, count = 0.0, 0
     for b in batches:
         held += total * b.weight
-        if held > objective.memory_budget:
+        if held > budget:
             break
         count += 1
     return max(1, count)
