@@ -459,10 +459,12 @@ def compare_escapes(
 ) -> tuple[EscapeResult, ...]:
     """:func:`escape_saddle` by each method from the same θ, with the same options.
 
-    One batch of losses is evaluated first, untimed: the first ``vmap`` in a process costs
-    about a second, which would otherwise be charged to whichever method runs first.
+    A gradient and a batch of losses are evaluated first, untimed: the first ``torch.func``
+    transform in a process costs about a second (lazy imports), which would otherwise be
+    charged to whichever method runs first.
     """
     for m in methods:
         check_choice("method", m, ESCAPE_METHODS)
+    obj.loss_and_grad(theta)
     obj.losses(obj.check_theta(theta)[None])
     return tuple(escape_saddle(obj, theta, method=m, **options) for m in methods)  # type: ignore[arg-type]

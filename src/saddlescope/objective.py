@@ -14,8 +14,8 @@ one backward pass through it — for as many batches as the memory budget holds;
 rebuilt per product. On a 3.5k-parameter MLP (``python -m benchmarks.hvp_modes``) one such
 product costs ≈0.85 gradients, against ≈1.45 for a fresh double backward and ≈2.7 for
 forward-over-reverse ``jvp(grad)``, so it is the only path. Blocks of vectors (the dense
-Hessian) go through one batched backward pass on a GPU (``is_grads_batched``), column by column
-on the CPU (measured faster there).
+Hessian) go through one batched backward pass (``is_grads_batched``), or column by column on the
+CPU for large graphs, where that measured faster.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ __all__ = ["HessianLinearOperator", "HessianOperator", "Objective"]
 LossFn = Callable[[Tensor, Tensor], Tensor]
 NormStats = Literal["running", "batch"]
 DEFAULT_MEMORY_BUDGET = 2 * 1024**3  # bytes a dense Hessian may take (2 GiB: 16k params in float64)
+_LOOP_GRAPH_BYTES = 256 * 1024  # CPU: from this graph size on, a block is a loop of products
 _CHUNK_BYTES = 64 * 1024**2  # bytes of basis vectors held at once by the dense Hessian on the CPU
 
 
@@ -504,14 +505,17 @@ class HessianOperator:
 
         Plain ``torch.autograd`` on a flat leaf: per product it skips the wrapping that
         ``torch.func.vjp`` pays (≈15 % of a product on the 3.5k MLP). A block of k vectors is
-        one batched backward (``is_grads_batched``) on a GPU, where batching is what makes it
-        fast; on the CPU it is k single products, which measured faster per column than either
-        batched form (3.5k MLP: 1.05 ms against 1.25 batched and 0.96 by ``vmap`` of
-        ``torch.func.vjp``; 7k CNN: 20 ms against 35 and 48).
+        one batched backward (``is_grads_batched``), except on the CPU for batches whose graph
+        holds ≥ 256 KiB: there k single products measured faster per column (3.5k MLP on 1,024
+        samples, 0.8 MB: 1.05 ms against 1.25 batched; 7k CNN, 12 MB: 20 ms against 35), while
+        small graphs are all call overhead (37 parameters on 64 samples, 7 KB: 0.73 ms for the
+        whole 37-column block batched against 7.5 ms one by one). The rule depends on shapes
+        only, so results never depend on timings.
         """
         leaf, g = self.objective._gradient_graph(self.theta, batch)
         if not g.requires_grad:  # the loss is at most linear in θ: H_b = 0
             return torch.zeros_like
+        obj = self.objective
 
         def product(v: Tensor) -> Tensor:
             return torch.autograd.grad(
@@ -522,7 +526,9 @@ class HessianOperator:
             if V.ndim == 1:
                 return product(V)
             if V.device.type == "cpu":
-                return torch.stack([product(V[:, j]) for j in range(V.shape[1])], dim=1)
+                graph = (obj._graph_estimate(self.theta) or 0) * batch.weight
+                if graph >= _LOOP_GRAPH_BYTES:
+                    return torch.stack([product(V[:, j]) for j in range(V.shape[1])], dim=1)
             grads = torch.autograd.grad(
                 g,
                 leaf,
