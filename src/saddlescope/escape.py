@@ -459,12 +459,13 @@ def compare_escapes(
 ) -> tuple[EscapeResult, ...]:
     """:func:`escape_saddle` by each method from the same θ, with the same options.
 
-    A gradient and a batch of losses are evaluated first, untimed: the first ``torch.func``
-    transform in a process costs about a second (lazy imports), which would otherwise be
-    charged to whichever method runs first.
+    A block of two Hessian-vector products and a batch of losses are evaluated first, untimed:
+    the first batched backward and the first ``vmap`` in a process cost about half a second
+    each (lazy imports), which would otherwise be charged to whichever method runs first.
     """
     for m in methods:
         check_choice("method", m, ESCAPE_METHODS)
-    obj.loss_and_grad(theta)
-    obj.losses(obj.check_theta(theta)[None])
+    theta = obj.check_theta(theta)
+    obj.hessian_operator(theta) @ torch.zeros(obj.num_params, 2, dtype=obj.dtype)
+    obj.losses(theta[None])
     return tuple(escape_saddle(obj, theta, method=m, **options) for m in methods)  # type: ignore[arg-type]
