@@ -90,3 +90,13 @@ def test_one_end_spectrum_uses_the_whole_scale_for_its_tolerance(method):
     assert low.scale == pytest.approx(4.0, rel=1e-3)
     assert low.tolerance == pytest.approx(4e-6, rel=1e-3)
     assert low.n_neg == 0 and low.n_zero == 1  # −2e-9 is zero at the stated tolerance
+
+
+def test_iterative_spectrum_says_how_accurate_it_is(mlp_obj):
+    done = hessian_spectrum(mlp_obj, mlp_obj.theta0, k=1, method="lanczos", lanczos_tol=1e-6)
+    cut = hessian_spectrum(
+        mlp_obj, mlp_obj.theta0, k=2, method="lanczos", lanczos_tol=1e-12, max_steps=4
+    )
+    assert done.converged and "max ‖Hv − λv‖" in str(done) and "NOT" not in str(done)
+    assert not cut.converged and "NOT converged" in str(cut)
+    assert cut.to_dict()["errors"] is not None

@@ -135,10 +135,16 @@ class Spectrum:
 
     def __str__(self) -> str:
         held = "all" if self.complete else f"{self.eigenvalues.numel()} extreme"
+        accuracy = ""
+        if self.residuals is not None and self.residuals.numel():
+            accuracy = f"; max ‖Hv − λv‖ {float(self.residuals.max()):.2g}"
+        if not self.converged:
+            accuracy += "; NOT converged to its tolerance"
         return (
             f"Spectrum({self.method}, {held} of n={self.num_params}): λ ∈ [{self.min:.6g}, "
             f"{self.max:.6g}]; n+={self.n_pos} n-={self.n_neg} n0={self.n_zero} at "
             f"|λ| ≤ {self.tolerance:.3g} (rtol={self.rtol:g}, atol={self.atol:g}); {self.hvps} HVPs"
+            f"{accuracy}"
         )
 
 
