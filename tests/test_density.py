@@ -170,7 +170,7 @@ def test_atol_floor_and_tolerance_range():
     est = estimate_inertia(lambda v: H @ v, 120, atol=0.1, steps=40)
     assert est.tolerance == est.tolerance_range[0] == est.tolerance_range[1] == 0.1
     assert est.covers(40, 40, 40)
-    assert est.n_zero == pytest.approx(40, abs=est.n_zero_err)
+    assert est.n_zero == pytest.approx(40, abs=est.zero.error)
 
 
 # ============================================================================ SLQ density

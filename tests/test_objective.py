@@ -253,13 +253,16 @@ def test_products_under_no_grad_and_inference_mode_and_after_caller_edits(tanh_m
     obj = _objective(tanh_mlp)
     theta = _theta(obj, 4)
     v = torch.randn(obj.num_params, dtype=F64)
-    ref = obj.hvp(theta, v)
+    ref, ref_g = obj.hvp(theta, v), obj.grad(theta)
     with torch.no_grad():
         assert torch.equal(obj.hvp(theta, v), ref)
+        assert torch.equal(obj.grad(theta), ref_g)
     with torch.inference_mode():
         assert torch.equal(obj.hvp(theta, v), ref)
+        assert torch.equal(obj.grad(theta), ref_g)
         frozen = theta.clone()  # an inference tensor
     assert torch.equal(obj.hvp(frozen, v), ref)
+    assert torch.equal(obj.grad(frozen), ref_g)
     op = obj.hessian_operator(theta)
     theta.add_(1.0)  # the caller edits θ in place: the operator keeps H at the θ it was given
     assert torch.allclose(op @ v, ref, rtol=1e-13, atol=1e-15)

@@ -54,7 +54,7 @@ from scipy.stats import t as student_t
 from torch import Tensor
 
 from saddlescope.errors import InvalidInputError, NonFiniteError, check_choice, check_positive
-from saddlescope.lanczos import Tridiagonal
+from saddlescope.lanczos import _BREAKDOWN, _DGKS, Tridiagonal
 from saddlescope.objective import Objective
 from saddlescope.spectrum import resolve_tolerances
 
@@ -78,7 +78,6 @@ DEFAULT_TRACE_PRODUCTS = 99
 DEFAULT_INERTIA_STEPS = 400
 DEFAULT_INERTIA_PROBES = 1
 _BASIS_BYTES = 256 * 1024**2  # Lanczos bases of the probes run together in one block
-_DGKS = 0.5**0.5  # reorthogonalise again when a pass removes more than 1 − 1/√2 of the norm
 _RADAU_GUARD = 1e8  # |bordering term| above this × scale: t is a Ritz value, use the Gauss rule
 
 
@@ -201,7 +200,7 @@ def _lanczos_probes(op: _Operator, Z: Tensor, steps: int) -> list[Tridiagonal]:
             before = b
         beta[rows, j] = b
         scale = alpha[rows, : j + 1].abs().amax(dim=1) + beta[rows, : j + 1].amax(dim=1)
-        done = b <= 10 * eps * scale.clamp_min(eps)  # rounding level of ‖T‖ (see lanczos.py)
+        done = b <= _BREAKDOWN * eps * scale.clamp_min(eps)
         if bool(done.any()):
             for i in active[done].tolist():
                 beta[i, j] = 0.0
@@ -687,24 +686,12 @@ class InertiaEstimate:
         return self.neg.value
 
     @property
-    def n_neg_err(self) -> float:
-        return self.neg.error
-
-    @property
     def n_zero(self) -> float:
         return self.zero.value
 
     @property
-    def n_zero_err(self) -> float:
-        return self.zero.error
-
-    @property
     def n_pos(self) -> float:
         return self.pos.value
-
-    @property
-    def n_pos_err(self) -> float:
-        return self.pos.error
 
     @property
     def index(self) -> float:

@@ -242,13 +242,14 @@ def escape_saddle(
     if decrease is not None:
         target_loss = loss - check_positive("decrease", decrease)
     hvps = 0
-    ends = None  # both extreme pairs at the start θ, when computed for lr (reused by step 1)
+    start_low = None  # the start's spectrum, when step 1 can reuse it for its negative end
     if lr is None:
         # where step 1 will look for negative curvature too: one computation for both ends
         flat = method == "curvature" and float(g.norm()) <= grad_threshold
         ends = _extreme(obj, theta, "both" if flat else "largest", seed, rtol)
         hvps += ends.hvps
         lr = 0.5 / max(ends.scale or abs(ends.max), 1e-12)  # 0.5 / max|λ|
+        start_low = ends if flat else None
     check_positive("lr", lr)
     gen = torch.Generator().manual_seed(seed)
     path = [EscapeStep(0, loss, float(g.norm()), "start", hvps, time.perf_counter() - start)]
@@ -261,7 +262,7 @@ def escape_saddle(
         action = "gradient"
         new = theta - lr * g
         if method == "curvature" and gnorm <= grad_threshold:
-            known = ends if step == 1 and ends is not None and ends.which == "both" else None
+            known = start_low if step == 1 else None
             cand, _, low = _way_down(obj, theta, g, loss, rtol, seed + step, known)
             hvps += 0 if known is not None else low.hvps
             if cand is not None:

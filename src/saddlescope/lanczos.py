@@ -44,6 +44,9 @@ __all__ = ["LanczosResult", "Tridiagonal", "lanczos_eigs", "lanczos_tridiag"]
 MatVec = Callable[[Tensor], Tensor]
 Which = Literal["smallest", "largest", "both"]
 _DGKS = 0.5**0.5  # reorthogonalise again when a pass removes more than 1 − 1/√2 of the norm
+# Invariant subspace when β ≤ _BREAKDOWN·ε·‖T‖: rounding level (n·ε·‖T‖ is coarse enough in
+# float32 to stop at a gap between outliers and the bulk).
+_BREAKDOWN = 10
 
 
 @dataclass(frozen=True, eq=False)
@@ -112,10 +115,8 @@ def lanczos_tridiag(
                 break
             before = after
         beta[j] = float(after)
-        # Invariant subspace: β at rounding level of ‖T‖ (not n·ε·‖T‖, which in float32 is
-        # coarse enough to stop at a gap between outliers and the bulk).
         scale = float(np.abs(alpha[: j + 1]).max() + beta[: j + 1].max())
-        if beta[j] <= 10 * eps * max(scale, eps):
+        if beta[j] <= _BREAKDOWN * eps * max(scale, eps):
             beta[j] = 0.0
             m = j + 1
             break
@@ -150,7 +151,8 @@ class LanczosResult:
     scale: float  # max|θ| over all Ritz values: a lower bound on ‖H‖
 
 
-def _wanted(m: int, k: int, which: str) -> np.ndarray:
+def extreme_indices(m: int, k: int, which: str) -> np.ndarray:
+    """Indices of the k smallest, k largest or both (ascending, no repeats) of m sorted values."""
     k = min(k, m)
     if which == "smallest":
         return np.arange(k)
@@ -167,7 +169,7 @@ def ritz_bounds(
     err = min(r, r²/δ̂) with δ̂ the distance to the nearest other Ritz value.
     """
     theta, S = eigh_tridiagonal(alpha, beta[: alpha.size - 1])
-    idx = _wanted(theta.size, k, which)
+    idx = extreme_indices(theta.size, k, which)
     r = abs(beta_last) * np.abs(S[-1, idx])
     if theta.size == 1:
         return theta, S, idx, r, r

@@ -159,7 +159,7 @@ class Objective:
             loss_fn.requires_grad_(False)  # its own parameters are constants here
         self.loss_fn = loss_fn
         self._batches = self._materialize(data)
-        self._graph_memo: tuple[int | None] | None = None  # see _graph_estimate
+        self._graph_memo: tuple[int | None] | None = None  # see graph_bytes
         self.num_samples = sum(b.inputs.shape[0] for b in self._batches)
         self._check_loss_is_scalar()
 
@@ -310,18 +310,13 @@ class Objective:
         3.5k MLP); under ``no_grad``/``inference_mode`` too, unused parameters getting 0.
         """
         theta = self.check_theta(theta)
-        with torch.inference_mode(False), torch.enable_grad():
-            leaf = theta.detach().clone().requires_grad_(True)
-            total_loss = torch.zeros((), dtype=self.dtype, device=self.device)
-            total_grad = torch.zeros_like(leaf, requires_grad=False)
-            for b in self._batches:
-                value = self._batch_loss(leaf, b.inputs, b.targets)
-                if value.requires_grad:
-                    (g,) = torch.autograd.grad(
-                        value, leaf, allow_unused=True, materialize_grads=True
-                    )
-                    total_grad.add_(g, alpha=b.weight)
-                total_loss = total_loss + b.weight * value.detach()
+        leaf = _leaf(theta)
+        total_loss = torch.zeros((), dtype=self.dtype, device=self.device)
+        total_grad = torch.zeros_like(theta)
+        for b in self._batches:
+            value, g = self._batch_grad(leaf, b, create_graph=False)
+            total_grad.add_(g, alpha=b.weight)
+            total_loss = total_loss + b.weight * value.detach()
         self._require_finite_loss(total_loss, theta)
         self._require_finite(total_grad, "gradient", theta)
         return total_loss, total_grad
@@ -345,14 +340,28 @@ class Objective:
         return HessianOperator(self, self.check_theta(theta), cache=cache)
 
     def graph_bytes(self, theta: Tensor) -> int | None:
-        """Estimated bytes the gradient graphs of *all* batches hold at θ (None if unmeasurable).
+        """Estimated bytes the gradient graphs of *all* batches hold (None if unmeasurable).
 
-        Measured on the first batch — the tensors autograd saves for a double backward, each
-        storage once, the data and θ excluded — and scaled by sample count to the others.
+        Measured once per objective, while its first graph of the first batch is built (for
+        a product, or here if none was yet): the tensors autograd saves for a double backward,
+        each storage once, data and θ excluded, scaled by sample count to the other batches.
+        Graph sizes follow the shapes, not θ.
         """
-        b = self._batches[0]
-        theta = self.check_theta(theta)
-        held = {t.untyped_storage().data_ptr() for t in (theta, b.inputs, b.targets)}
+        if self._graph_memo is None:
+            self._gradient_graph(self.check_theta(theta), self._batches[0])
+        assert self._graph_memo is not None
+        return self._graph_memo[0]
+
+    def _gradient_graph(self, theta: Tensor, batch: _Batch) -> tuple[Tensor, Tensor]:
+        """(leaf, g): a leaf holding θ and ∇ℓ_b at it, with its graph kept.
+
+        Works under ``torch.no_grad`` and ``torch.inference_mode`` too; parameters the loss
+        does not use get zero gradient (and zero curvature), as with ``torch.func``. The first
+        graph of the first batch is measured on the way (see :meth:`graph_bytes`).
+        """
+        if self._graph_memo is not None or batch is not self._batches[0]:
+            return self._build_graph(theta, batch)
+        held = {t.untyped_storage().data_ptr() for t in (batch.inputs, batch.targets)}
         seen: dict[int, int] = {}
 
         def pack(t: Tensor) -> Tensor:
@@ -363,33 +372,33 @@ class Objective:
 
         try:
             with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-                leaf, _ = self._gradient_graph(theta, b)
+                leaf, g = self._build_graph(theta, batch)
         except RuntimeError:  # an op that refuses saved-tensor hooks: no estimate
-            return None
+            self._graph_memo = (None,)
+            return self._build_graph(theta, batch)
         seen.pop(leaf.untyped_storage().data_ptr(), None)
-        return int(sum(seen.values()) / b.weight)
+        self._graph_memo = (int(sum(seen.values()) / batch.weight),)
+        return leaf, g
 
-    def _graph_estimate(self, theta: Tensor) -> int | None:
-        """:meth:`graph_bytes`, measured once per objective (graph sizes follow the shapes)."""
-        if self._graph_memo is None:
-            self._graph_memo = (self.graph_bytes(theta),)
-        return self._graph_memo[0]
+    def _build_graph(self, theta: Tensor, batch: _Batch) -> tuple[Tensor, Tensor]:
+        leaf = _leaf(theta)
+        _, g = self._batch_grad(leaf, batch, create_graph=True)
+        return leaf, g
 
-    def _gradient_graph(self, theta: Tensor, batch: _Batch) -> tuple[Tensor, Tensor]:
-        """(leaf, g): a leaf holding θ and ∇ℓ_b at it, with its graph kept.
-
-        Works under ``torch.no_grad`` and ``torch.inference_mode`` too; parameters the loss
-        does not use get zero gradient (and zero curvature), as with ``torch.func``.
-        """
+    def _batch_grad(
+        self, leaf: Tensor, batch: _Batch, *, create_graph: bool
+    ) -> tuple[Tensor, Tensor]:
+        """(ℓ_b, ∇ℓ_b) at a :func:`_leaf` by plain autograd, also under ``no_grad`` or
+        ``inference_mode``; parameters the loss does not use get 0. ``create_graph`` keeps the
+        gradient's graph, for Hessian-vector products."""
         with torch.inference_mode(False), torch.enable_grad():
-            leaf = theta.detach().clone().requires_grad_(True)
             loss = self._batch_loss(leaf, batch.inputs, batch.targets)
             if not loss.requires_grad:  # no path from θ to the loss at all
-                return leaf, torch.zeros_like(leaf)
+                return loss, torch.zeros_like(leaf, requires_grad=False)
             (g,) = torch.autograd.grad(
-                loss, leaf, create_graph=True, allow_unused=True, materialize_grads=True
+                loss, leaf, create_graph=create_graph, allow_unused=True, materialize_grads=True
             )
-        return leaf, g
+        return loss, g
 
     def linear_operator(self, theta: Tensor) -> HessianLinearOperator:
         """H(θ) as a ``scipy.sparse.linalg.LinearOperator`` that counts its products."""
@@ -418,7 +427,7 @@ class Objective:
         itemsize = torch.empty((), dtype=self.dtype).element_size()
         if self.device.type == "cpu":
             return _columns_per_block(n, itemsize, 0, _CHUNK_BYTES, cap=32)
-        graph = self._graph_estimate(theta) or 0
+        graph = self.graph_bytes(theta) or 0
         room = self.memory_budget - self.dense_hessian_bytes() - graph
         if self.device.type == "cuda":
             room = min(room, torch.cuda.mem_get_info(self.device)[0] // 2)
@@ -502,12 +511,15 @@ class HessianOperator:
         self.dtype = objective.dtype
         self.num_products = 0
         batches = objective._batches
+        # the first batch's graph is built first: it is always kept unless cache=False, and
+        # building it measures the graph size that decides how many of the others fit
+        self._pullbacks = [] if cache is False else [self._pullback(batches[0])]
         if cache is None:
             room = objective.memory_budget if budget is None else budget
             self.cached_batches = _batches_that_fit(objective, self.theta, room)
         else:
             self.cached_batches = len(batches) if cache else 0
-        self._pullbacks = [self._pullback(b) for b in batches[: self.cached_batches]]
+        self._pullbacks += [self._pullback(b) for b in batches[1 : self.cached_batches]]
 
     def _pullback(self, batch: _Batch) -> Callable[[Tensor], Tensor]:
         """V ↦ H_b·V for one batch, through its gradient graph built once (n or n×k blocks).
@@ -535,7 +547,7 @@ class HessianOperator:
             if V.ndim == 1:
                 return product(V)
             if V.device.type == "cpu":
-                graph = (obj._graph_estimate(self.theta) or 0) * batch.weight
+                graph = (obj.graph_bytes(self.theta) or 0) * batch.weight
                 if graph >= _LOOP_GRAPH_BYTES:
                     return torch.stack([product(V[:, j]) for j in range(V.shape[1])], dim=1)
             grads = torch.autograd.grad(
@@ -573,6 +585,13 @@ class HessianOperator:
         return out
 
 
+def _leaf(theta: Tensor) -> Tensor:
+    """A copy of θ that requires grad: the flat leaf of a gradient graph (not an inference
+    tensor, even when made inside ``torch.inference_mode``)."""
+    with torch.inference_mode(False):
+        return theta.detach().clone().requires_grad_(True)
+
+
 def _columns_per_block(n: int, itemsize: int, batch_graph_bytes: int, room: int, cap: int) -> int:
     """How many basis columns one batched block of Hessian products may carry.
 
@@ -590,7 +609,7 @@ def _batches_that_fit(objective: Objective, theta: Tensor, budget: int) -> int:
     batches = objective._batches
     if len(batches) == 1:
         return 1  # a product needs that graph anyway: caching it costs no extra peak memory
-    total = objective._graph_estimate(theta)
+    total = objective.graph_bytes(theta)
     if total is None:
         return len(batches)
     held, count = 0.0, 0

@@ -33,7 +33,7 @@ from saddlescope.errors import (
     check_choice,
     check_positive,
 )
-from saddlescope.lanczos import lanczos_eigs
+from saddlescope.lanczos import extreme_indices, lanczos_eigs
 from saddlescope.objective import HessianLinearOperator, Objective
 
 __all__ = ["Spectrum", "default_rtol", "hessian_spectrum", "spectrum_from_matrix"]
@@ -249,12 +249,12 @@ def hessian_spectrum(
             eigenvectors,
             rtol,
             atol,
-            lanczos_tol,
-            lanczos_bound,
-            max_steps,
-            seed,
+            tol=lanczos_tol,
+            bound=lanczos_bound,
+            max_steps=max_steps,
+            seed=seed,
         )
-    return _lanczos(
+    return _arpack(
         obj, theta, per_end, which, eigenvectors, rtol, atol, lanczos_tol, max_restarts, seed
     )
 
@@ -267,6 +267,7 @@ def _torch_lanczos(
     want_vectors: bool,
     rtol: float,
     atol: float,
+    *,
     tol: float,
     bound: Literal["residual", "gap"],
     max_steps: int | None,
@@ -303,13 +304,7 @@ def _torch_lanczos(
 
 
 def _select(full: Spectrum, k: int, which: Which) -> Spectrum:
-    n = full.eigenvalues.numel()
-    idx = {
-        "smallest": list(range(min(k, n))),
-        "largest": list(range(max(0, n - k), n)),
-        "both": sorted(set(range(min(k, n))) | set(range(max(0, n - k), n))),
-    }[which]
-    ix = torch.tensor(idx)
+    ix = torch.from_numpy(extreme_indices(full.eigenvalues.numel(), k, which))
     return Spectrum(
         eigenvalues=full.eigenvalues[ix],
         eigenvectors=None
@@ -326,7 +321,7 @@ def _select(full: Spectrum, k: int, which: Which) -> Spectrum:
     )
 
 
-def _lanczos(
+def _arpack(
     obj: Objective,
     theta: Tensor,
     k: int,
