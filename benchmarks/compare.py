@@ -18,15 +18,18 @@ results/compare.json):
    anchor's own, with the set-up each needs and each product's agreement with ours;
 2. the top-1, top-5 (largest) and most negative eigenvalue at EQUAL ACHIEVED ACCURACY: every
    method climbs a ladder of budgets (saddlescope: ``lanczos_tol`` from loose to tight; anchors:
-   iterations or eigsh ``tol``; see ``benchmarks.compare_anchors``) and is reported at the first
-   rung whose eigenvalues are all within 1e-3 relative (|λ̂ − λ|/|λ|) of a tight reference, with
-   its HVPs and median seconds (set-up included), and the ratio of saddlescope's Lanczos to the
-   fastest anchor there, with the floor under that ratio: the seconds saddlescope's HVPs alone
-   take (count × the cached HVP of section 1) over the anchor's. Also PyHessian at its defaults
-   (its ``tol`` is a change between iterations, not an accuracy). Reference: dense ``eigvalsh``
-   in float64 for (a) and (b) (minutes for (b): cached in results/compare_refs/, keyed by model,
-   data and torch version, and checked against the eigsh reference each run), saddlescope's
-   SciPy eigsh at tol 1e-12 in float64 for (c) and for everything under ``--quick``;
+   iterations or eigsh ``tol``; see ``benchmarks.compare_anchors``) to the first rung whose
+   eigenvalues are all within 1e-3 relative (|λ̂ − λ|/|λ|) of a tight reference; the budget is
+   then refined between that rung and the one before (iterations bisected to within 10 %,
+   tolerances to within a factor 1.2), and the method is reported at the smallest budget found,
+   with its HVPs and median seconds (set-up included), and the ratio of saddlescope's Lanczos to
+   the fastest anchor there, with the floor under that ratio: the seconds saddlescope's HVPs
+   alone take (count × the cached HVP of section 1) over the anchor's. Also PyHessian at its
+   defaults (its ``tol`` is a change between iterations, not an accuracy). Reference: dense
+   ``eigvalsh`` in float64 for (a) and (b) (minutes for (b): cached in results/compare_refs/,
+   keyed by model, data and torch version, and checked against the eigsh reference each run),
+   saddlescope's SciPy eigsh at tol 1e-12 in float64 for (c) and for everything under
+   ``--quick``;
 3. for (a): the dense Hessian by ``Objective.hessian``, ``torch.autograd.functional.hessian``
    (vectorize=False) and ``torch.func.hessian``: seconds and peak extra memory (torch.profiler,
    ``profile_memory=True``: peak of the running sum of its allocation and free records), and
@@ -284,6 +287,45 @@ def print_costs(rows: dict) -> None:
 
 
 # --------------------------------------------------------------------------------- section 2
+def probe(
+    solver: Solver, problem: Problem, target: str, ref: np.ndarray, budget: Any, seeds: int
+) -> dict[str, Any]:
+    """One budget run once per start-vector seed (0 … seeds−1): the worst error over the seeds,
+    the HVPs of each and the median seconds; ``error`` instead when the solver raised."""
+    runs = []
+    try:
+        for seed in range(seeds):
+            problem.seed = seed
+            seconds, est = timed(lambda: solver.run(problem, target, budget))
+            assert isinstance(est, Estimate)
+            runs.append((seconds, est, rel_error(est.eigenvalues, ref)))
+    except Exception as err:  # recorded, and read as "not reached"
+        return {"budget": budget, "error": f"{err!r}"[:160]}
+    finally:
+        problem.seed = 0
+    return {
+        "budget": budget,
+        "err": max(r[2] for r in runs),
+        "hvps": [r[1].hvps for r in runs],
+        "seconds": statistics.median(r[0] for r in runs),
+        "estimate": runs[0][1],
+    }
+
+
+def between(failed: Any, reached: Any) -> Any | None:
+    """A budget between a rung that missed the accuracy and a looser-or-larger one that reached
+    it, or None once they are close: iteration counts are bisected to within 10 % (±1 below
+    ten), tolerances to within a factor 1.2 (geometric midpoint, two significant digits)."""
+    if isinstance(reached, int):
+        if reached - failed <= max(1, reached // 10):
+            return None
+        return (failed + reached) // 2
+    if failed / reached <= 1.2:
+        return None
+    mid = float(f"{math.sqrt(failed * reached):.2g}")
+    return None if mid in (failed, reached) else mid
+
+
 def search(
     solver: Solver,
     problem: Problem,
@@ -294,52 +336,58 @@ def search(
     time_budget_s: float,
     seeds: int = 1,
 ) -> dict[str, Any]:
-    """Climb the solver's ladder; at the first rung within ACCURACY for every seed, time it.
+    """The smallest budget within ACCURACY for every seed, timed.
 
-    Each rung runs once per start-vector seed (0 … seeds−1): its error is the worst over the
-    seeds, its HVPs the median. Those runs are the warm-up; the timed repeats then cycle through
+    Climbs the solver's ladder to the first rung that reaches the accuracy, then refines the
+    budget between it and the rung before (:func:`between`), so that every method — ours and
+    the anchors alike — is timed at (nearly) the smallest budget that reaches it, not at the
+    next coarse rung. The probing runs are the warm-up; the timed repeats then cycle through
     the seeds (median seconds), unless the runs already took longer than the repeat budget.
     """
-    tried = []
+    tried: list[dict[str, Any]] = []
+    failed: Any = None
+    best: dict[str, Any] | None = None
     for rung in solver.ladder(target):
-        runs = []
-        try:
-            for seed in range(seeds):
-                problem.seed = seed
-                seconds, est = timed(lambda rung=rung: solver.run(problem, target, rung))
-                assert isinstance(est, Estimate)
-                runs.append((seconds, est, rel_error(est.eigenvalues, ref)))
-        except Exception as err:  # a failing rung is recorded and ends the ladder
-            tried.append({"budget": rung, "error": f"{err!r}"[:160]})
+        result = probe(solver, problem, target, ref, rung, seeds)
+        tried.append(result)
+        if "error" in result:
             break
-        finally:
-            problem.seed = 0
-        err = max(r[2] for r in runs)
-        hvps = [r[1].hvps for r in runs]
-        seconds = statistics.median(r[0] for r in runs)
-        tried.append({"budget": rung, "err": err, "hvps": hvps, "seconds": seconds})
-        if err <= ACCURACY or solver.key == "pyhessian-default":
-            times = [] if seconds < time_budget_s else [seconds]
-            while len(times) < max(repeats, seeds) and sum(times) < time_budget_s:
-                problem.seed = len(times) % seeds
-                times.append(timed(lambda rung=rung: solver.run(problem, target, rung))[0])
-            problem.seed = 0
-            est = runs[0][1]
-            return {
-                "reached": err <= ACCURACY,
-                "budget": rung,
-                "err": err,
-                "hvps": int(statistics.median(hvps)),
-                "hvps_per_seed": hvps,
-                "seconds": statistics.median(times),
-                "n": len(times),
-                "eigenvalues": est.eigenvalues.tolist(),
-                "note": "; ".join(x for x in (est.note, solver.notes.get(target, "")) if x),
-                "ladder": tried,
-            }
-        if seconds > cap_s:
+        if result["err"] <= ACCURACY or solver.key == "pyhessian-default":
+            best = result
             break
-    last = tried[-1] if tried else {}
+        if result["seconds"] > cap_s:
+            break
+        failed = rung
+    if best is not None and best["err"] <= ACCURACY and failed is not None:
+        while (mid := between(failed, best["budget"])) is not None:
+            result = probe(solver, problem, target, ref, mid, seeds)
+            tried.append(result)
+            if "error" not in result and result["err"] <= ACCURACY:
+                best = result
+            else:
+                failed = mid
+    ladder = [{k: v for k, v in r.items() if k != "estimate"} for r in tried]
+    if best is not None:
+        budget = best["budget"]
+        times = [] if best["seconds"] < time_budget_s else [best["seconds"]]
+        while len(times) < max(repeats, seeds) and sum(times) < time_budget_s:
+            problem.seed = len(times) % seeds
+            times.append(timed(lambda: solver.run(problem, target, budget))[0])
+        problem.seed = 0
+        est = best["estimate"]
+        return {
+            "reached": best["err"] <= ACCURACY,
+            "budget": budget,
+            "err": best["err"],
+            "hvps": int(statistics.median(best["hvps"])),
+            "hvps_per_seed": best["hvps"],
+            "seconds": statistics.median(times),
+            "n": len(times),
+            "eigenvalues": est.eigenvalues.tolist(),
+            "note": "; ".join(x for x in (est.note, solver.notes.get(target, "")) if x),
+            "ladder": ladder,
+        }
+    last = ladder[-1] if ladder else {}
     stop = "slower than the cap" if last.get("seconds", 0) > cap_s else "end of the ladder"
     last_hvps = last.get("hvps")
     return {
@@ -350,7 +398,7 @@ def search(
         "seconds": last.get("seconds"),
         "n": 1,
         "note": last.get("error", f"stopped: {stop} ({cap_s:g} s)"),
-        "ladder": tried,
+        "ladder": ladder,
     }
 
 
