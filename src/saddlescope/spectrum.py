@@ -202,7 +202,9 @@ def hessian_spectrum(
       an eigenvalue lies within r of each λ returned (``residuals``); with
       ``lanczos_bound="gap"`` it stops when the eigenvalue error estimate min(r, r²/gap)
       (``errors``, always reported) meets the same test — fewer products, trusting
-      the gap to the nearest other Ritz value. ``max_steps`` caps the basis.
+      the gap to the nearest other Ritz value. ``max_steps`` caps the basis. An unlucky
+      start vector can leave the extreme eigenvalue unseen, the residual then vouching for the
+      next one (see :mod:`saddlescope.lanczos`): another ``seed`` checks.
     * ``"arpack"``: SciPy's ``eigsh`` (ARPACK) on the ``LinearOperator``, the reference;
       ``lanczos_tol`` is then ARPACK's relative tolerance and ``max_restarts`` its restarts.
 
