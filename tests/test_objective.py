@@ -153,6 +153,23 @@ def test_float32_default_dtype_and_operator_dtype(tanh_mlp):
     assert op.num_products == 1
 
 
+@pytest.mark.parametrize("loop_from_bytes", [0, 2**62])
+def test_block_products_as_a_loop_or_one_batched_backward_agree(
+    model_case, loop_from_bytes, monkeypatch
+):
+    """Both ways of a block (column loop for large CPU graphs, else one batched backward)
+    give the columns of single products."""
+    monkeypatch.setattr("saddlescope.objective._LOOP_GRAPH_BYTES", loop_from_bytes)
+    obj = _objective(model_case)
+    theta = _theta(obj)
+    V = torch.randn(obj.num_params, 3, generator=torch.Generator().manual_seed(2), dtype=F64)
+    op = obj.hessian_operator(theta)
+    block = op @ V
+    for j in range(3):
+        assert torch.allclose(block[:, j], op @ V[:, j], rtol=1e-12, atol=1e-13)
+    assert op.num_products == 6
+
+
 def test_operator_counts_products(tanh_mlp):
     obj = _objective(tanh_mlp)
     op = obj.linear_operator(obj.theta0)

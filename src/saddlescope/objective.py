@@ -11,8 +11,8 @@ those functions once and never touches the user's module again:
 Hessian-vector products are reverse-over-reverse: at a fixed θ the gradient's graph is built
 once per batch (``torch.autograd.grad(create_graph=True)`` on a flat θ) and every product is
 one backward pass through it — for as many batches as the memory budget holds; the others are
-rebuilt per product. On a 3.5k-parameter MLP (``python -m benchmarks.hvp_modes``) one such
-product costs ≈0.85 gradients, against ≈1.45 for a fresh double backward and ≈2.7 for
+rebuilt per product. On a 3.5k-parameter MLP in float32 (``python -m benchmarks.hvp_modes``)
+one such product costs 1.01 gradients, against 1.89 for a fresh double backward and 3.50 for
 forward-over-reverse ``jvp(grad)``, so it is the only path. Blocks of vectors (the dense
 Hessian) go through one batched backward pass (``is_grads_batched``), or column by column on the
 CPU for large graphs, where that measured faster.
@@ -533,10 +533,14 @@ class HessianOperator:
         whole 37-column block batched against 7.5 ms one by one). The rule depends on shapes
         only, so results never depend on timings.
         """
-        leaf, g = self.objective._gradient_graph(self.theta, batch)
+        obj = self.objective
+        leaf, g = obj._gradient_graph(self.theta, batch)
         if not g.requires_grad:  # the loss is at most linear in θ: H_b = 0
             return torch.zeros_like
-        obj = self.objective
+        loop_blocks = (
+            obj.device.type == "cpu"
+            and (obj.graph_bytes(self.theta) or 0) * batch.weight >= _LOOP_GRAPH_BYTES
+        )
 
         def product(v: Tensor) -> Tensor:
             return torch.autograd.grad(
@@ -546,10 +550,8 @@ class HessianOperator:
         def pullback(V: Tensor) -> Tensor:
             if V.ndim == 1:
                 return product(V)
-            if V.device.type == "cpu":
-                graph = (obj.graph_bytes(self.theta) or 0) * batch.weight
-                if graph >= _LOOP_GRAPH_BYTES:
-                    return torch.stack([product(V[:, j]) for j in range(V.shape[1])], dim=1)
+            if loop_blocks:
+                return torch.stack([product(V[:, j]) for j in range(V.shape[1])], dim=1)
             grads = torch.autograd.grad(
                 g,
                 leaf,
