@@ -23,6 +23,7 @@ test: $(BIN)/saddlescope
 lint: $(BIN)/saddlescope
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: $(BIN)/saddlescope
 	$(BIN)/ruff format .

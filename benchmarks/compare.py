@@ -661,17 +661,17 @@ def section_inertia(problem: Problem, exact: dict[str, np.ndarray]) -> dict[str,
         sig = str(inspect.signature(estimate_inertia))
         return {"available": True, "error": f"{err!r}"[:200], "signature": sig}
     out: dict[str, Any] = {"available": True, "seconds": seconds, "repr": str(res)[:600]}
-    if not all(hasattr(res, a) for a in ("neg", "zero", "pos", "tolerance", "hvps")):
+    if not all(hasattr(res, a) for a in ("neg", "zero", "pos", "threshold", "hvps")):
         return out
     out["hvps"] = int(res.hvps)
-    out["tolerance"] = float(res.tolerance)
+    out["tolerance"] = float(res.threshold)
     out["estimate"] = {
         name: {"value": float(c.value), "error": float(c.error), "low": c.low, "high": c.high}
         for name, c in (("n_neg", res.neg), ("n_zero", res.zero), ("n_pos", res.pos))
     }
     out["exact"] = {}
     for source, values in exact.items():
-        counts = exact_counts(values, res.tolerance)
+        counts = exact_counts(values, res.threshold)
         counts["covered"] = all(
             out["estimate"][k]["low"] <= counts[k] <= out["estimate"][k]["high"]
             for k in ("n_neg", "n_zero", "n_pos")

@@ -76,10 +76,14 @@ def main() -> None:
                 continue
             cp = classify(obj, res.theta, loss_lower_bound=bound)
             kind_ok = cp.kind == p.kind
-            raw_ok = (cp.kind, cp.n_neg, cp.n_zero) == (p.kind, p.n_neg, p.n_zero)
+            raw_ok = (cp.kind, cp.inertia.n_neg, cp.inertia.n_zero) == (p.kind, p.n_neg, p.n_zero)
             if p.subset:  # count at the balanced point of the GL(1) orbit (same inertia)
                 cp = classify(obj, toy.balance_linear_network(res.theta, n_in, n_out))
-            if not kind_ok or (cp.kind, cp.n_neg, cp.n_zero) != (p.kind, p.n_neg, p.n_zero):
+            if not kind_ok or (cp.kind, cp.inertia.n_neg, cp.inertia.n_zero) != (
+                p.kind,
+                p.n_neg,
+                p.n_zero,
+            ):
                 found["misclassified"] += 1
             else:
                 ok += 1

@@ -31,7 +31,7 @@ from saddlescope import Objective, find_critical_point
 from saddlescope.data import load_dataset
 from saddlescope.density import InertiaEstimate, inertia_from_density, slq
 from saddlescope.models import mlp
-from saddlescope.spectrum import default_rtol
+from saddlescope.tolerance import default_rtol
 
 
 def lbfgs(obj: Objective, theta: torch.Tensor, iterations: int) -> torch.Tensor:

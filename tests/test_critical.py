@@ -9,6 +9,7 @@ from conftest import classification_data, make_mlp
 from saddlescope import (
     InvalidInputError,
     Objective,
+    Tolerance,
     classify,
     find_critical_point,
     gradient_flatness,
@@ -40,7 +41,7 @@ def test_known_critical_points(f, kind, strict, counts):
     obj = field(f)
     cp = classify(obj, obj.theta0)
     assert cp.kind == kind and cp.strict is strict, str(cp)
-    assert (cp.n_pos, cp.n_neg, cp.n_zero) == counts
+    assert (cp.inertia.n_pos, cp.inertia.n_neg, cp.inertia.n_zero) == counts
     if kind == "saddle":
         u = cp.escape_direction
         assert u is not None and float(torch.linalg.vector_norm(u)) == pytest.approx(1.0)
@@ -75,8 +76,11 @@ def test_not_critical_still_reports_the_spectrum():
 def test_grad_tol_decides_criticality():
     obj = toy.worked_example_objective()
     w = torch.tensor([1e-7, 0.0], dtype=F64)  # ‖g‖ = 2e-7
-    assert classify(obj, w).kind == "saddle"
-    assert classify(obj, w, grad_tol=1e-8).kind == "not-critical"
+    assert classify(obj, w).kind == "not-critical"  # the float64 default grad_tol is 1e-8
+    assert classify(obj, w, grad_tol=1e-6).kind == "saddle"
+    assert classify(obj, w, grad_tol=1e-8).tolerance == Tolerance(1e-8, 1e-6, 0.0)
+    near = torch.tensor([1e-9, 0.0], dtype=F64)  # ‖g‖ = 2e-9
+    assert classify(obj, near).kind == "saddle"
 
 
 def test_lanczos_classification_when_dense_does_not_fit():
@@ -119,7 +123,7 @@ def test_newton_mr_finds_a_critical_point_of_an_mlp():
     cp = classify(obj, res.theta)
     assert cp.kind in {"minimum", "saddle", "degenerate"}
     assert cp.grad_norm == pytest.approx(res.grad_norm, rel=1e-6, abs=1e-12)
-    assert cp.n_pos + cp.n_neg + cp.n_zero == obj.num_params
+    assert cp.inertia.n_pos + cp.inertia.n_neg + cp.inertia.n_zero == obj.num_params
 
 
 def test_result_objects_print_and_serialise():
@@ -130,7 +134,11 @@ def test_result_objects_print_and_serialise():
     text = str(cp)
     assert "saddle" in text and "index 0.5" in text
     d = cp.to_dict()
-    assert d["index"] == 0.5 and d["spectrum"]["n_neg"] == 1 and d["objective"]["num_params"] == 2
+    assert (
+        d["index"] == 0.5
+        and d["spectrum"]["inertia"]["n_neg"] == 1
+        and d["objective"]["num_params"] == 2
+    )
 
 
 def test_max_steps_zero_reports_without_moving():
@@ -163,7 +171,7 @@ def test_classify_estimates_the_inertia_when_dense_does_not_fit():
     small = Objective(model, torch.nn.CrossEntropyLoss(), (x, y), dtype=F64, memory_budget=1024)
     cp = classify(small, theta, grad_tol=10.0, k=2)
     assert not cp.spectrum.complete and cp.is_estimate and cp.inertia is not None
-    assert cp.inertia.covers(exact.n_neg, exact.n_zero, exact.n_pos)
+    assert cp.inertia.covers(exact.inertia.n_neg, exact.inertia.n_zero, exact.inertia.n_pos)
     assert abs(cp.minimum_ratio - exact.minimum_ratio) <= cp.inertia.minimum_ratio_err
     assert "SLQ estimate" in str(cp) and cp.to_dict()["is_estimate"] is True
     assert classify(small, theta, grad_tol=10.0, k=2, estimate=False).index is None

@@ -259,7 +259,11 @@ def test_plot_line_and_eigenvalues(mlp, mlp_spectrum, tmp_path):
     for name, spec, scale in (("full", full, "auto"), ("few", lanczos, "linear")):
         fig = plots.plot_eigenvalues(spec, yscale=scale)
         labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
-        assert f"n₋ = {spec.n_neg}" in labels and f"n₊ = {spec.n_pos}" in labels
+        lam, tol = spec.eigenvalues, spec.threshold
+        n_neg, n_pos = int((lam < -tol).sum()), int((lam > tol).sum())
+        assert f"n₋ = {n_neg}" in labels and f"n₊ = {n_pos}" in labels
+        if spec.complete:
+            assert (n_neg, n_pos) == (spec.inertia.n_neg, spec.inertia.n_pos)
         assert any(lab.startswith("|λ| ≤ tol") for lab in labels)
         assert plots.save(fig, tmp_path / f"{name}.png").read_bytes()[:8] == PNG
     with pytest.raises(InvalidInputError, match="unknown yscale"):

@@ -45,7 +45,7 @@ RATIOS = (-1.0, -0.5, 0.0, 0.3, 0.5, 0.8, 1.0, 1.5, 2.0)
 
 
 def inertia(cp) -> Inertia:
-    return Inertia(cp.n_neg, cp.n_zero, cp.n_pos)
+    return Inertia(cp.inertia.n_neg, cp.inertia.n_zero, cp.inertia.n_pos)
 
 
 def data_for(d_in: int, d_out: int, n: int = 15, seed: int = 0, classes: int = 0):
@@ -87,13 +87,13 @@ def test_worked_example_origin_is_a_minimum_on_a_line_and_a_saddle_in_the_plane(
     obj = toy.worked_example_objective()
     origin = torch.zeros(2, dtype=F64)
     full = classify(obj, origin)
-    assert full.kind == "saddle" and (full.n_neg, full.n_pos) == (1, 1)
+    assert full.kind == "saddle" and (full.inertia.n_neg, full.inertia.n_pos) == (1, 1)
 
     d = torch.tensor([1.0, -1.0], dtype=F64) / math.sqrt(2)
     line = restrict(obj, origin, d)  # a vector is one direction
     assert line.num_params == 1 and torch.equal(line.theta0, torch.zeros(1, dtype=F64))
     cp = classify(line, line.theta0)
-    assert cp.kind == "minimum" and cp.strict and cp.n_pos == 1
+    assert cp.kind == "minimum" and cp.strict and cp.inertia.n_pos == 1
     for t in (-1.3, 0.4, 2.0):  # L(t·(1, −1)/√2) = (1 + t²/2)²
         z = torch.tensor([t], dtype=F64)
         assert float(line.loss(z)) == pytest.approx((1 + t * t / 2) ** 2, rel=1e-14)
@@ -124,12 +124,12 @@ def test_a_saddle_from_the_search_is_a_minimum_on_its_positive_eigenspace():
     search = find_critical_point(obj, obj.theta0, method="newton-mr")
     assert search.converged
     cp = classify(obj, search.theta)
-    assert cp.kind == "saddle" and cp.n_neg >= 1
+    assert cp.kind == "saddle" and cp.inertia.n_neg >= 1
     spec = cp.spectrum
-    positive = spec.eigenvectors[:, spec.eigenvalues > spec.tolerance]
+    positive = spec.eigenvectors[:, spec.eigenvalues > spec.threshold]
     sub = restrict(obj, cp.theta, positive)
     low = classify(sub, sub.theta0)
-    assert low.kind == "minimum" and low.strict and low.n_pos == positive.shape[1]
+    assert low.kind == "minimum" and low.strict and low.inertia.n_pos == positive.shape[1]
     # ... and the full space has the way out that the subspace hides.
     assert float(obj.loss(cp.theta + 0.05 * cp.escape_direction)) < cp.loss
 
@@ -328,7 +328,7 @@ def test_predicted_inertia_matches_the_dense_spectrum_at_a_strict_minimum(narrow
         assert n_neg_b + n_pos_b == 3  # B_j is invertible here (and indefinite)
         for lam in RATIOS:
             spec = hessian_spectrum(wide, split_theta(obj, cp.theta, 0, j, lam))
-            observed = Inertia(spec.n_neg, spec.n_zero, spec.n_pos)
+            observed = Inertia(spec.inertia.n_neg, spec.inertia.n_zero, spec.inertia.n_pos)
             predicted = predicted_inertia(cp, blocks, lam)
             assert observed == predicted, (j, lam, str(spec))
             # m = 1, C_j = 0: the closed form of the module docstring

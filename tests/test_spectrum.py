@@ -14,19 +14,19 @@ F64 = torch.float64
 def test_counts_follow_the_stated_tolerance():
     H = torch.diag(torch.tensor([-3.0, -1e-9, 0.0, 2e-7, 5e-6, 10.0], dtype=F64))
     s = spectrum_from_matrix(H, rtol=1e-6)  # tol = 1e-6 · 10 = 1e-5
-    assert s.tolerance == pytest.approx(1e-5)
-    assert (s.n_pos, s.n_neg, s.n_zero) == (1, 1, 4)
+    assert s.threshold == pytest.approx(1e-5)
+    assert (s.inertia.n_pos, s.inertia.n_neg, s.inertia.n_zero) == (1, 1, 4)
     s = spectrum_from_matrix(H, rtol=1e-8)  # tol = 1e-7
-    assert (s.n_pos, s.n_neg, s.n_zero) == (3, 1, 2)
+    assert (s.inertia.n_pos, s.inertia.n_neg, s.inertia.n_zero) == (3, 1, 2)
     s = spectrum_from_matrix(H, rtol=0.0, atol=1.0)
-    assert (s.n_pos, s.n_neg, s.n_zero) == (1, 1, 4)
-    assert s.to_dict()["tolerance"] == 1.0 and s.complete
-    assert "n+=1 n-=1 n0=4" in str(s)
+    assert (s.inertia.n_pos, s.inertia.n_neg, s.inertia.n_zero) == (1, 1, 4)
+    assert s.to_dict()["threshold"] == 1.0 and s.complete
+    assert "(n-=1, n0=4, n+=1)" in str(s)
 
 
 def test_zero_matrix_counts_every_eigenvalue_as_zero():
     s = spectrum_from_matrix(torch.zeros(3, 3, dtype=F64))
-    assert (s.n_pos, s.n_neg, s.n_zero) == (0, 0, 3)
+    assert (s.inertia.n_pos, s.inertia.n_neg, s.inertia.n_zero) == (0, 0, 3)
 
 
 def test_float32_default_tolerance_is_looser():
@@ -88,8 +88,9 @@ def test_one_end_spectrum_uses_the_whole_scale_for_its_tolerance(method):
     assert low.which == "smallest" and not low.complete
     assert low.min == pytest.approx(-2e-9, abs=1e-12)
     assert low.scale == pytest.approx(4.0, rel=1e-3)
-    assert low.tolerance == pytest.approx(4e-6, rel=1e-3)
-    assert low.n_neg == 0 and low.n_zero == 1  # −2e-9 is zero at the stated tolerance
+    assert low.threshold == pytest.approx(4e-6, rel=1e-3)
+    assert low.inertia is None  # a partial spectrum has no inertia, not a wrong one
+    assert int((low.eigenvalues.abs() <= low.threshold).sum()) == 1  # −2e-9 is zero here
 
 
 def test_iterative_spectrum_says_how_accurate_it_is(mlp_obj):

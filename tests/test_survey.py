@@ -371,7 +371,11 @@ def test_stored_runs_can_be_rebuilt_and_escaped(tmp_path):
     assert obj.num_params == record.num_params and theta.numel() == record.num_params
     assert float(obj.loss(theta)) == pytest.approx(record.loss_critical, rel=1e-12)
     cp = classify(obj, theta, grad_tol=1e-8, loss_lower_bound=0.0)
-    assert (cp.n_pos, cp.n_neg, cp.n_zero) == (record.n_pos, record.n_neg, record.n_zero)
+    assert (cp.inertia.n_pos, cp.inertia.n_neg, cp.inertia.n_zero) == (
+        record.n_pos,
+        record.n_neg,
+        record.n_zero,
+    )
     res = CliRunner().invoke(
         cli,
         [

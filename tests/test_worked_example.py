@@ -40,7 +40,7 @@ def test_origin_is_a_saddle(obj):
     cp = classify(obj, zero)
     assert torch.allclose(cp.spectrum.eigenvalues, torch.tensor([-2.0, 2.0], dtype=F64), atol=1e-12)
     assert cp.kind == "saddle" and cp.strict is True
-    assert (cp.n_pos, cp.n_neg, cp.n_zero) == (1, 1, 0)
+    assert (cp.inertia.n_pos, cp.inertia.n_neg, cp.inertia.n_zero) == (1, 1, 0)
     assert cp.index == 0.5 and cp.minimum_ratio == 0.5
     assert cp.loss == 1.0 and cp.grad_norm == 0.0
     u = cp.escape_direction
@@ -62,7 +62,7 @@ def test_hyperbola_points_are_non_strict_minima(obj, t, use_bound):
     assert abs(float(lam[0])) <= 1e-12 * big
     assert float(lam[1]) == pytest.approx(big, rel=1e-12)
     assert cp.kind == "minimum" and cp.strict is False
-    assert (cp.n_pos, cp.n_neg, cp.n_zero) == (1, 0, 1)
+    assert (cp.inertia.n_pos, cp.inertia.n_neg, cp.inertia.n_zero) == (1, 0, 1)
     assert cp.index == 0.0 and cp.minimum_ratio == 0.5
     assert cp.escape_direction is None
     if not use_bound:  # settled by probing: the loss rises quartically on both sides
@@ -87,7 +87,7 @@ starts = [(-1.7, 0.35), (0.9, 1.3), (1.9, -0.8), (-0.3, -0.2), (0.4, 2.1), (-1.2
 @pytest.mark.parametrize("method", ["newton-mr", "gradnorm"])
 @pytest.mark.parametrize("start", starts)
 def test_search_lands_on_a_critical_point(obj, method, start):
-    res = find_critical_point(obj, torch.tensor(start, dtype=F64), method=method)
+    res = find_critical_point(obj, torch.tensor(start, dtype=F64), method=method, grad_tol=1e-10)
     assert res.converged and res.status == "converged"
     assert res.grad_norm < 1e-10
     assert float(torch.linalg.vector_norm(toy.worked_example_grad(res.theta))) < 1e-10

@@ -72,7 +72,8 @@ from saddlescope.lifting import (
     split_objective,
 )
 from saddlescope.objective import HessianLinearOperator, HessianOperator, Objective
-from saddlescope.spectrum import Spectrum, default_rtol, hessian_spectrum, spectrum_from_matrix
+from saddlescope.spectrum import Spectrum, hessian_spectrum, spectrum_from_matrix
+from saddlescope.tolerance import Inertia, Tolerance, default_grad_tol, default_rtol
 
 __version__ = "0.1.0"
 
@@ -85,6 +86,7 @@ __all__ = [
     "HessianLinearOperator",
     "HessianOperator",
     "HessianTooLargeError",
+    "Inertia",
     "InertiaEstimate",
     "InvalidInputError",
     "LiftReport",
@@ -98,11 +100,13 @@ __all__ = [
     "SearchStep",
     "SpectralDensity",
     "Spectrum",
+    "Tolerance",
     "TraceEstimate",
     "add_neuron",
     "classify",
     "compare_escapes",
     "curvature_step",
+    "default_grad_tol",
     "default_rtol",
     "eigen_directions",
     "escape_saddle",

@@ -154,7 +154,7 @@ def _print_report(report: WorkedExampleReport, grid: int, method: str) -> None:
     if report.points:
         console.print(
             f"zero eigenvalue: |λ| ≤ rtol·max|λ| at each point, rtol = "
-            f"{report.points[0].spectrum.rtol:g}; critical: ‖g‖ ≤ {report.points[0].grad_tol:g}; "
+            f"{report.points[0].spectrum.rtol:g}; critical: ‖g‖ ≤ {report.points[0].tolerance.grad_tol:g}; "
             "degenerate minima settled by the loss's lower bound 0"
         )
     saddle = report.saddle

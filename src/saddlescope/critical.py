@@ -38,10 +38,18 @@ import torch
 from scipy.sparse.linalg import minres
 from torch import Tensor
 
+from saddlescope.checks import check_choice, check_positive
 from saddlescope.density import InertiaEstimate, estimate_inertia
-from saddlescope.errors import InvalidInputError, NonFiniteError, check_choice, check_positive
+from saddlescope.errors import InvalidInputError, NonFiniteError
 from saddlescope.objective import Objective
 from saddlescope.spectrum import Spectrum, hessian_spectrum
+from saddlescope.tolerance import (
+    FLAT_TOL,
+    MINRES_RTOL,
+    Inertia,
+    Tolerance,
+    default_grad_tol,
+)
 
 __all__ = [
     "CriticalPoint",
@@ -54,7 +62,6 @@ __all__ = [
 ]
 
 Kind = Literal["minimum", "maximum", "saddle", "degenerate", "not-critical"]
-DEFAULT_GRAD_TOL = 1e-5  # ‖g‖ ≤ 1e-5, i.e. ‖g‖² ≤ 1e-10: looser cut-offs distort the index
 DEFAULT_PROBE_RADII = (1e-4, 1e-3, 1e-2, 1e-1)
 MAX_PROBE_DIRECTIONS = 16
 
@@ -75,18 +82,19 @@ class Probe:
 
 @dataclass(frozen=True, eq=False)
 class CriticalPoint:
-    """The verdict at θ: kind, counts, index, minimum ratio, tolerance and the way out.
+    """The verdict at θ: kind, inertia, index, minimum ratio, tolerance and the way out.
 
-    ``index`` = n₋/n and ``minimum_ratio`` = n₊/n (None when only extreme eigenvalues were
-    computed). ``escape_direction`` is a unit vector along which the loss decreases: the
-    eigenvector of the most negative eigenvalue (sign chosen so that gᵀu ≤ 0), or, at a
-    higher-order saddle, the probed null direction that fell furthest.
+    ``inertia`` is exact when the whole spectrum was computed, an estimate with error bars
+    (from :attr:`inertia_estimate`) when only extreme eigenvalues were, and None when neither.
+    ``escape_direction`` is a unit vector along which the loss decreases: the eigenvector of the
+    most negative eigenvalue (sign chosen so that gᵀu ≤ 0), or, at a higher-order saddle, the
+    probed null direction that fell furthest.
     """
 
     theta: Tensor
     loss: float
     grad_norm: float
-    grad_tol: float
+    tolerance: Tolerance
     spectrum: Spectrum
     kind: Kind
     strict: bool | None
@@ -95,44 +103,39 @@ class CriticalPoint:
     escape_curvature: float | None
     probes: tuple[Probe, ...] = ()
     objective: dict[str, Any] = field(default_factory=dict)
-    inertia: InertiaEstimate | None = None  # estimated counts when only extremes were computed
+    inertia_estimate: InertiaEstimate | None = None  # SLQ counts when only extremes were computed
 
     @property
-    def n_pos(self) -> int | None:
-        return self.spectrum.n_pos if self.spectrum.complete else None
-
-    @property
-    def n_neg(self) -> int | None:
-        return self.spectrum.n_neg if self.spectrum.complete else None
-
-    @property
-    def n_zero(self) -> int | None:
-        return self.spectrum.n_zero if self.spectrum.complete else None
+    def inertia(self) -> Inertia | None:
+        """(n₋, n₀, n₊): exact from a complete spectrum, else estimated (with bars), else None."""
+        exact = self.spectrum.inertia
+        if exact is not None:
+            return exact
+        return None if self.inertia_estimate is None else self.inertia_estimate.inertia
 
     @property
     def is_estimate(self) -> bool:
-        """True when index and minimum ratio are SLQ estimates (see :attr:`inertia`)."""
-        return not self.spectrum.complete and self.inertia is not None
+        """True when index and minimum ratio are SLQ estimates (see :attr:`inertia_estimate`)."""
+        return self.inertia is not None and self.inertia.estimated
 
     @property
     def index(self) -> float | None:
         """n₋/n, the fraction of negative eigenvalues (Dauphin et al.'s α); estimated if
-        :attr:`is_estimate` (± ``inertia.index_err``), None if neither exact nor estimated."""
-        if self.n_neg is not None:
-            return self.n_neg / self.spectrum.num_params
-        return self.inertia.index if self.inertia is not None else None
+        :attr:`is_estimate` (± ``inertia.index_err``), None if neither exact nor estimated.
+        """
+        return None if self.inertia is None else self.inertia.index
 
     @property
     def minimum_ratio(self) -> float | None:
         """n₊/n, the fraction of positive eigenvalues: 1 at a strict local minimum; estimated
-        if :attr:`is_estimate` (± ``inertia.minimum_ratio_err``)."""
-        if self.n_pos is not None:
-            return self.n_pos / self.spectrum.num_params
-        return self.inertia.minimum_ratio if self.inertia is not None else None
+        if :attr:`is_estimate` (± ``inertia.minimum_ratio_err``).
+        """
+        return None if self.inertia is None else self.inertia.minimum_ratio
 
     @property
-    def tolerance(self) -> float:
-        return self.spectrum.tolerance
+    def threshold(self) -> float:
+        """The zero band's half-width: |λ| ≤ threshold counts as zero."""
+        return self.spectrum.threshold
 
     def predicted_decrease(self, t: float) -> float | None:
         """½·λ·t², the quadratic model's change of loss for a step t along the escape direction."""
@@ -145,15 +148,15 @@ class CriticalPoint:
             "resolution": self.resolution,
             "loss": self.loss,
             "grad_norm": self.grad_norm,
-            "grad_tol": self.grad_tol,
-            "n_pos": self.n_pos,
-            "n_neg": self.n_neg,
-            "n_zero": self.n_zero,
+            "tolerance": self.tolerance.to_dict(),
+            "threshold": self.threshold,
+            "inertia": None if self.inertia is None else self.inertia.to_dict(),
             "index": self.index,
             "minimum_ratio": self.minimum_ratio,
             "is_estimate": self.is_estimate,
-            "inertia_estimate": None if self.inertia is None else self.inertia.to_dict(),
-            "tolerance": self.tolerance,
+            "inertia_estimate": None
+            if self.inertia_estimate is None
+            else self.inertia_estimate.to_dict(),
             "escape_curvature": self.escape_curvature,
             "escape_direction": None
             if self.escape_direction is None
@@ -168,11 +171,11 @@ class CriticalPoint:
         strict = "" if self.strict is None else (" (strict)" if self.strict else " (not strict)")
         lines = [
             f"{self.kind}{strict} — {self.resolution}",
-            f"  loss {self.loss:.6g}, ‖g‖ {self.grad_norm:.3g} (grad_tol {self.grad_tol:g})",
+            f"  loss {self.loss:.6g}, ‖g‖ {self.grad_norm:.3g} (grad_tol {self.tolerance.grad_tol:g})",
             f"  {self.spectrum}",
         ]
-        if self.is_estimate and self.inertia is not None:
-            est = self.inertia
+        if self.is_estimate and self.inertia_estimate is not None:
+            est = self.inertia_estimate
             lines.append(
                 f"  index ≈ {est.index:.4g} ± {est.index_err:.2g}, minimum ratio ≈ "
                 f"{est.minimum_ratio:.4g} ± {est.minimum_ratio_err:.2g} (SLQ estimate, "
@@ -195,7 +198,7 @@ def classify(
     obj: Objective,
     theta: Tensor,
     *,
-    grad_tol: float = DEFAULT_GRAD_TOL,
+    grad_tol: float | None = None,
     rtol: float | None = None,
     atol: float = 0.0,
     loss_lower_bound: float | None = None,
@@ -218,26 +221,29 @@ def classify(
     >>> cp.kind, cp.index, cp.minimum_ratio
     ('saddle', 0.5, 0.5)
     """
-    check_positive("grad_tol", grad_tol)
     radii = tuple(sorted(check_positive("probe radius", r) for r in probe_radii))
     if not radii:
         raise InvalidInputError("probe_radii must hold at least one radius, e.g. (1e-3, 1e-2)")
     theta = obj.check_theta(theta)
     loss_t, g = obj.loss_and_grad(theta)
     loss, grad_norm = float(loss_t), float(torch.linalg.vector_norm(g))
-    spectrum = hessian_spectrum(obj, theta, k=k, rtol=rtol, atol=atol, seed=seed)
-    tol = spectrum.tolerance
+    tolerance = Tolerance.resolve(obj.dtype, grad_tol=grad_tol, rtol=rtol, atol=atol)
+    grad_tol = tolerance.grad_tol
+    spectrum = hessian_spectrum(
+        obj, theta, k=k, rtol=tolerance.rtol, atol=tolerance.atol, seed=seed
+    )
+    tol = spectrum.threshold
     lam = spectrum.eigenvalues
     has_neg, has_pos = bool(lam[0] < -tol), bool(lam[-1] > tol)
     inertia = None
     if estimate and not spectrum.complete:
         inertia = estimate_inertia(obj, theta, rtol=spectrum.rtol, atol=spectrum.atol, seed=seed)
     common = {
-        "inertia": inertia,
+        "inertia_estimate": inertia,
         "theta": theta.detach().clone(),
         "loss": loss,
         "grad_norm": grad_norm,
-        "grad_tol": grad_tol,
+        "tolerance": tolerance,
         "spectrum": spectrum,
         "objective": obj.describe(),
     }
@@ -255,7 +261,7 @@ def classify(
         )
 
     complete = spectrum.complete
-    n_zero = spectrum.n_zero if complete else int((lam.abs() <= tol).sum())
+    n_zero = int((lam.abs() <= tol).sum())  # of the held eigenvalues: all of them when complete
     if has_neg and has_pos:
         return CriticalPoint(
             kind="saddle",
@@ -336,7 +342,7 @@ def classify(
 
 def _negative_direction(spectrum: Spectrum, g: Tensor) -> tuple[Tensor | None, float | None]:
     """Unit eigenvector of the most negative eigenvalue (if below −tol), signed so gᵀu ≤ 0."""
-    if spectrum.eigenvectors is None or spectrum.min >= -spectrum.tolerance:
+    if spectrum.eigenvectors is None or spectrum.min >= -spectrum.threshold:
         return None, None
     u = spectrum.eigenvectors[:, 0].clone()
     u = u / torch.linalg.vector_norm(u)
@@ -351,7 +357,7 @@ def _null_directions(spectrum: Spectrum, obj: Objective, seed: int) -> Tensor | 
     if spectrum.eigenvectors is None:
         return None
     lam = spectrum.eigenvalues
-    zero = torch.nonzero(lam.abs() <= spectrum.tolerance).flatten()
+    zero = torch.nonzero(lam.abs() <= spectrum.threshold).flatten()
     zero = zero[torch.argsort(lam[zero].abs())][:MAX_PROBE_DIRECTIONS]
     basis = spectrum.eigenvectors[:, zero.to(spectrum.eigenvectors.device)]
     if basis.shape[1] > 1:
@@ -461,7 +467,7 @@ class CriticalPointSearch:
 
 
 def _minres(obj: Objective, theta: Tensor, g: Tensor, rtol: float, maxiter: int):
-    """p ≈ argmin ‖H p + g‖ by MINRES; returns (p, H p, products used)."""
+    """P ≈ argmin ‖H p + g‖ by MINRES; returns (p, H p, products used)."""
     op = obj.linear_operator(theta)
     rhs = (-g).detach().cpu().numpy().astype(op.dtype)
     p_np, _ = minres(op, rhs, rtol=rtol, maxiter=maxiter)
@@ -474,8 +480,8 @@ def gradient_flatness(
     obj: Objective,
     theta: Tensor,
     *,
-    rtol: float = 1e-8,
-    maxiter: int | None = None,
+    minres_rtol: float = MINRES_RTOL,
+    minres_maxiter: int | None = None,
     grad: Tensor | None = None,
 ) -> tuple[float, int]:
     """(‖H·p + g‖/‖g‖ with p = MINRES(H, −g), HVPs used): the share of g that H cannot reach.
@@ -489,7 +495,7 @@ def gradient_flatness(
     gn = float(torch.linalg.vector_norm(g))
     if gn == 0:
         return 0.0, 0
-    _, Hp, used = _minres(obj, theta, g, rtol, maxiter or min(obj.num_params, 500))
+    _, Hp, used = _minres(obj, theta, g, minres_rtol, minres_maxiter or min(obj.num_params, 500))
     return float(torch.linalg.vector_norm(Hp + g)) / gn, used
 
 
@@ -509,16 +515,16 @@ def find_critical_point(
     method: Literal["newton-mr", "lm", "gradnorm"] = "newton-mr",
     grad_tol: float | None = None,
     max_steps: int | None = None,
-    minres_rtol: float = 1e-8,
+    minres_rtol: float = MINRES_RTOL,
     minres_maxiter: int | None = None,
-    flat_tol: float = 0.5,
+    flat_tol: float = FLAT_TOL,
     armijo: float = 1e-4,
     min_step: float = 1e-12,
     max_step_norm: float | None = None,
 ) -> CriticalPointSearch:
     """Search for a point where ∇L = 0 (any kind: minimum, saddle or maximum), from θ0.
 
-    Stops when ‖g‖ ≤ ``grad_tol`` (default 1e-10 in float64, 1e-5 in float32), when no step
+    Stops when ‖g‖ ≤ ``grad_tol`` (default: :func:`~saddlescope.tolerance.default_grad_tol`), when no step
     along the search direction lowers ‖g‖² (step size below ``min_step``), or after
     ``max_steps`` (default 200 for Newton-MR and LM, 20,000 for gradnorm). A non-converged
     search whose flatness ‖H·p + g‖/‖g‖ is ≥ ``flat_tol`` is reported as gradient-flat. Every
@@ -535,9 +541,9 @@ def find_critical_point(
     check_choice("method", method, ("newton-mr", "lm", "gradnorm"))
     if method == "lm":
         obj.check_dense_fits()
-    if grad_tol is None:
-        grad_tol = 1e-10 if obj.dtype == torch.float64 else 1e-5
-    check_positive("grad_tol", grad_tol)
+    grad_tol = check_positive(
+        "grad_tol", default_grad_tol(obj.dtype) if grad_tol is None else grad_tol
+    )
     check_positive("minres_rtol", minres_rtol)
     check_positive("flat_tol", flat_tol)
     check_positive("armijo", armijo)
@@ -631,7 +637,9 @@ def find_critical_point(
 
     flatness = None
     if status != "converged":
-        flatness, used = gradient_flatness(obj, theta, rtol=minres_rtol, maxiter=maxiter, grad=g)
+        flatness, used = gradient_flatness(
+            obj, theta, minres_rtol=minres_rtol, minres_maxiter=maxiter, grad=g
+        )
         hvps += used
         if flatness >= flat_tol:
             status = "gradient-flat"

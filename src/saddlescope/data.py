@@ -17,7 +17,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from saddlescope.errors import InvalidInputError, check_choice
+from saddlescope.checks import check_choice
+from saddlescope.errors import InvalidInputError
 
 __all__ = ["DATASETS", "Dataset", "load_dataset"]
 

@@ -53,10 +53,11 @@ from scipy.stats import norm as normal
 from scipy.stats import t as student_t
 from torch import Tensor
 
-from saddlescope.errors import InvalidInputError, NonFiniteError, check_choice, check_positive
+from saddlescope.checks import check_choice, check_positive
+from saddlescope.errors import InvalidInputError, NonFiniteError
 from saddlescope.lanczos import _BREAKDOWN, _DGKS, Tridiagonal
 from saddlescope.objective import Objective
-from saddlescope.spectrum import resolve_tolerances
+from saddlescope.tolerance import Inertia, Tolerance
 
 __all__ = [
     "CountEstimate",
@@ -152,7 +153,7 @@ def _operator(
 
 
 def _rademacher(n: int, k: int, seed: int, op: _Operator) -> Tensor:
-    """k columns of ±1 (n×k), drawn on the CPU from ``seed`` so every device sees the same."""
+    """K columns of ±1 (n×k), drawn on the CPU from ``seed`` so every device sees the same."""
     gen = torch.Generator().manual_seed(seed)
     signs = torch.randint(0, 2, (n, k), generator=gen, dtype=torch.int8) * 2 - 1
     return signs.to(device=op.device, dtype=op.dtype)
@@ -514,7 +515,7 @@ def hutchinson_trace(
     dtype: torch.dtype | None = None,
     device: torch.device | str | None = None,
 ) -> TraceEstimate:
-    """tr H ≈ (1/k) Σ_i z_iᵀ H z_i over k = ``products`` Rademacher probes (Hutchinson 1989).
+    """Tr H ≈ (1/k) Σ_i z_iᵀ H z_i over k = ``products`` Rademacher probes (Hutchinson 1989).
 
     ``stderr`` is the sample standard deviation over √k; the variance of one probe is
     2(‖H‖_F² − Σ_i H_ii²), so the error falls like 1/√k.
@@ -660,17 +661,17 @@ def _count(lower: Tensor, upper: Tensor, confidence: float, n: int, variance: st
 class InertiaEstimate:
     """n₋, n₀, n₊ of H(θ) at |λ| ≤ tolerance, each a :class:`CountEstimate` with its ± bar.
 
-    ``tolerance`` = max(atol, rtol·scale) with ``scale`` the largest |Ritz value| (a lower bound
+    ``threshold`` = max(atol, rtol·scale) with ``scale`` the largest |Ritz value| (a lower bound
     on max|λ|); the bars also allow for max|λ| up to ``scale`` + the extreme Ritz residual, i.e.
-    for tolerances in ``tolerance_range``. ``index`` = n₋/n, ``minimum_ratio`` = n₊/n.
+    for thresholds in ``threshold_range``. ``index`` = n₋/n, ``minimum_ratio`` = n₊/n.
     """
 
     neg: CountEstimate
     zero: CountEstimate
     pos: CountEstimate
     num_params: int
-    tolerance: float
-    tolerance_range: tuple[float, float]
+    threshold: float
+    threshold_range: tuple[float, float]
     rtol: float
     atol: float
     scale: float
@@ -711,6 +712,17 @@ class InertiaEstimate:
     def minimum_ratio_err(self) -> float:
         return self.pos.error / self.num_params
 
+    @property
+    def inertia(self) -> Inertia:
+        """The counts with their confidence intervals, as an :class:`Inertia`."""
+        return Inertia(
+            self.neg.value,
+            self.zero.value,
+            self.pos.value,
+            bars=tuple((c.low, c.high) for c in (self.neg, self.zero, self.pos)),  # type: ignore[arg-type]
+            confidence=self.confidence,
+        )
+
     def covers(self, n_neg: float, n_zero: float, n_pos: float) -> bool:
         """True when all three counts lie inside their bars."""
         return self.neg.covers(n_neg) and self.zero.covers(n_zero) and self.pos.covers(n_pos)
@@ -726,8 +738,8 @@ class InertiaEstimate:
             "index_err": self.index_err,
             "minimum_ratio": self.minimum_ratio,
             "minimum_ratio_err": self.minimum_ratio_err,
-            "tolerance": self.tolerance,
-            "tolerance_range": list(self.tolerance_range),
+            "threshold": self.threshold,
+            "threshold_range": list(self.threshold_range),
             "rtol": self.rtol,
             "atol": self.atol,
             "scale": self.scale,
@@ -745,7 +757,7 @@ class InertiaEstimate:
             f"steps, n={self.num_params}): n-={self.neg} n0={self.zero} n+={self.pos}; "
             f"index {self.index:.4f} ± {self.index_err:.4f}, minimum ratio "
             f"{self.minimum_ratio:.4f} ± {self.minimum_ratio_err:.4f} ({pct} confidence) at "
-            f"|λ| ≤ {self.tolerance:.3g} (rtol={self.rtol:g}, atol={self.atol:g}); "
+            f"|λ| ≤ {self.threshold:.3g} (rtol={self.rtol:g}, atol={self.atol:g}); "
             f"{self.hvps} HVPs"
         )
 
@@ -788,8 +800,8 @@ def inertia_from_density(
         zero=_count(lo_cdf - hi_neg, hi_cdf - lo_neg, confidence, n, variance),
         pos=_count(1 - hi_cdf, 1 - lo_cdf, confidence, n, variance),
         num_params=n,
-        tolerance=tol_lo,
-        tolerance_range=(tol_lo, tol_hi),
+        threshold=tol_lo,
+        threshold_range=(tol_lo, tol_hi),
         rtol=rtol,
         atol=atol,
         scale=scale_lo,
@@ -842,7 +854,8 @@ def estimate_inertia(
     """
     if isinstance(source, Objective):
         dtype = source.dtype
-    rtol, atol = resolve_tolerances(rtol, atol, torch.float64 if dtype is None else dtype)
+    tol = Tolerance.resolve(torch.float64 if dtype is None else dtype, rtol=rtol, atol=atol)
+    rtol, atol = tol.rtol, tol.atol
     if steps is None:
         steps = DEFAULT_INERTIA_STEPS
     sd = slq(source, where, steps=steps, probes=probes, seed=seed, dtype=dtype, device=device)

@@ -44,7 +44,8 @@ import torch
 from scipy.linalg import eigh_tridiagonal
 from torch import Tensor
 
-from saddlescope.errors import InvalidInputError, check_choice, check_positive
+from saddlescope.checks import check_choice, check_positive
+from saddlescope.errors import InvalidInputError
 
 __all__ = ["LanczosResult", "Tridiagonal", "lanczos_eigs", "lanczos_tridiag"]
 

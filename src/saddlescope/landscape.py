@@ -28,7 +28,8 @@ from typing import Any, Literal
 import torch
 from torch import Tensor
 
-from saddlescope.errors import InvalidInputError, check_choice, check_positive
+from saddlescope.checks import check_choice, check_positive
+from saddlescope.errors import InvalidInputError
 from saddlescope.objective import Objective
 from saddlescope.spectrum import Spectrum, hessian_spectrum
 

@@ -69,12 +69,14 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call, grad, vmap
 
+from saddlescope.checks import check_positive
 from saddlescope.critical import CriticalPoint, classify, find_critical_point
-from saddlescope.errors import InvalidInputError, SaddlescopeError, check_positive
+from saddlescope.errors import InvalidInputError, SaddlescopeError
 from saddlescope.escape import curvature_step
 from saddlescope.objective import Objective
 from saddlescope.runtime import one_thread
-from saddlescope.spectrum import Spectrum, resolve_tolerances
+from saddlescope.spectrum import Spectrum
+from saddlescope.tolerance import Tolerance
 
 __all__ = [
     "EscapeRecord",
@@ -148,7 +150,7 @@ class _AffineSlice(nn.Module):
 
 def _data_of(obj: Objective) -> list[tuple[Tensor, Tensor]]:
     """The objective's batches as (inputs, targets) pairs; an Objective built from them is equal."""
-    return [(b.inputs, b.targets) for b in obj._batches]
+    return [(b.inputs, b.targets) for b in obj.batches]
 
 
 def _objective_like(obj: Objective, model: nn.Module) -> Objective:
@@ -193,7 +195,7 @@ def restrict(obj: Objective, theta0: Tensor, basis: Tensor) -> Objective:
     B = B.to(device=obj.device, dtype=obj.dtype)
     if not torch.isfinite(B).all():
         raise InvalidInputError("basis holds NaN or Inf; pass finite directions")
-    wrapper = _AffineSlice(obj._module, obj.param_names, obj.param_shapes, theta0, B)
+    wrapper = _AffineSlice(obj.module, obj.param_names, obj.param_shapes, theta0, B)
     return _objective_like(obj, wrapper)
 
 
@@ -380,7 +382,7 @@ def module_at(obj: Objective, theta: Tensor) -> nn.Module:
     In the objective's dtype and device and in eval mode; the objective is not changed.
     """
     theta = obj.check_theta(theta)
-    module = copy.deepcopy(obj._module)
+    module = copy.deepcopy(obj.module)
     params = dict(module.named_parameters())
     with torch.no_grad():
         for name, value in obj.unflatten(theta).items():
@@ -391,10 +393,10 @@ def module_at(obj: Objective, theta: Tensor) -> nn.Module:
 
 def _mlp_names(obj: Objective, layer: int) -> tuple[str, str | None, str]:
     """(incoming weight, incoming bias or None, outgoing weight) parameter names of a layer."""
-    layout = _layout(obj._module)
+    layout = _layout(obj.module)
     layer = _check_layer(layout, layer)
     i, o = layout.linears[layer], layout.linears[layer + 1]
-    names = (f"{i}.weight", None if obj._module[i].bias is None else f"{i}.bias", f"{o}.weight")
+    names = (f"{i}.weight", None if obj.module[i].bias is None else f"{i}.bias", f"{o}.weight")
     missing = [n for n in names if n is not None and n not in obj.param_names]
     if missing:
         raise InvalidInputError(
@@ -515,7 +517,9 @@ class Inertia:
                 "the spectrum holds only extreme eigenvalues (Lanczos), so the inertia is unknown; "
                 "use a dense spectrum"
             )
-        return cls(spectrum.n_neg, spectrum.n_zero, spectrum.n_pos)
+        counts = spectrum.inertia
+        assert counts is not None
+        return cls(int(counts.n_neg), int(counts.n_zero), int(counts.n_pos))
 
     @property
     def total(self) -> int:
@@ -573,7 +577,8 @@ class SplitBlocks:
         the dtype's (1e-6 in float64).
         """
         lam = _check_ratio(ratio)
-        rtol, atol = resolve_tolerances(rtol, atol, self.gain.dtype)
+        tol = Tolerance.resolve(self.gain.dtype, rtol=rtol, atol=atol)
+        rtol, atol = tol.rtol, tol.atol
         A = lam * (1 - lam) * self.gain
         C = self.coupling
         v = self.outgoing
@@ -612,7 +617,7 @@ class SplitBlocks:
 def _linear_params(
     obj: Objective, params: dict[str, Tensor], i: int
 ) -> tuple[Tensor, Tensor | None]:
-    mod = obj._module[i]
+    mod = obj.module[i]
     w = params.get(f"{i}.weight", mod.weight)
     b = None if mod.bias is None else params.get(f"{i}.bias", mod.bias)
     return w, b
@@ -620,7 +625,7 @@ def _linear_params(
 
 def _run(obj: Objective, params: dict[str, Tensor], x: Tensor, start: int, stop: int) -> Tensor:
     for i in range(start, stop):
-        mod = obj._module[i]
+        mod = obj.module[i]
         if isinstance(mod, nn.Linear):
             w, b = _linear_params(obj, params, i)
             x = nn.functional.linear(x, w, b)
@@ -638,7 +643,7 @@ def split_blocks(obj: Objective, theta: Tensor, layer: int, neuron: int) -> Spli
     """
     theta = obj.check_theta(theta)
     neuron, _ = _check_split_args(obj, layer, neuron, 0.5)
-    layout = _layout(obj._module)
+    layout = _layout(obj.module)
     i, o = layout.linears[layer], layout.linears[layer + 1]
     act = layout.activations[layer]
     params = {k: v.detach() for k, v in obj.unflatten(theta).items()}
@@ -653,8 +658,8 @@ def split_blocks(obj: Objective, theta: Tensor, layer: int, neuron: int) -> Spli
     p = w_in.shape[1] + int(b_in is not None)
     gain = torch.zeros(p, p, dtype=obj.dtype, device=obj.device)
     coupling = torch.zeros(p, w_out.shape[0], dtype=obj.dtype, device=obj.device)
-    n_modules = len(obj._module)
-    for batch in obj._batches:
+    n_modules = len(obj.module)
+    for batch in obj.batches:
         with torch.no_grad():
             h = _run(obj, params, batch.inputs, 0, i)
             a = nn.functional.linear(h, w_in, b_in)
@@ -725,7 +730,8 @@ def _lbfgs(obj: Objective, theta: Tensor, max_iter: int) -> tuple[Tensor, int]:
 @dataclass(frozen=True, eq=False)
 class NarrowMinimum:
     """A strict local minimum of a small tanh MLP: objective, trained model (a copy at the
-    minimum), verdict, and the seed that gave it."""
+    minimum), verdict, and the seed that gave it.
+    """
 
     objective: Objective
     model: nn.Sequential
@@ -759,7 +765,7 @@ class NarrowMinimum:
             f"NarrowMinimum: {strict}{cp.kind} of an MLP {arch} "
             f"({self.objective.num_params} params, {self.objective.num_samples} samples), "
             f"loss {cp.loss:.6g}, ‖g‖ {cp.grad_norm:.2g}, λ_min(H) {cp.spectrum.min:.3g} "
-            f"(tol {cp.tolerance:.2g}); seed {self.seed} ({self.seeds_tried} tried)"
+            f"(tol {cp.threshold:.2g}); seed {self.seed} ({self.seeds_tried} tried)"
         )
 
 
@@ -817,7 +823,13 @@ def train_strict_minimum(
             if not search.converged:
                 continue
             cp = classify(obj, search.theta, rtol=rtol)
-        if cp.kind == "minimum" and cp.strict and cp.n_zero == 0 and cp.loss > 1e-12:
+        if (
+            cp.kind == "minimum"
+            and cp.strict
+            and cp.inertia is not None
+            and cp.inertia.n_zero == 0
+            and cp.loss > 1e-12
+        ):
             trained = module_at(obj, cp.theta)
             return NarrowMinimum(obj, trained, cp, s, s - seed + 1)  # type: ignore[arg-type]
     raise SaddlescopeError(
@@ -1086,9 +1098,9 @@ def _lift(
                     unit=j,
                     ratio=lam,
                     kind=wcp.kind,
-                    n_neg=int(wcp.n_neg or 0),
-                    n_zero=int(wcp.n_zero or 0),
-                    n_pos=int(wcp.n_pos or 0),
+                    n_neg=int(wcp.inertia.n_neg if wcp.inertia else 0),
+                    n_zero=int(wcp.inertia.n_zero if wcp.inertia else 0),
+                    n_pos=int(wcp.inertia.n_pos if wcp.inertia else 0),
                     predicted=predicted_inertia(cp, blocks, lam, rtol=rtol),
                     grad_norm=wcp.grad_norm,
                     min_eigenvalue=wcp.spectrum.min,
@@ -1131,7 +1143,7 @@ def _lift(
         narrow_loss=cp.loss,
         narrow_grad_norm=cp.grad_norm,
         narrow_min_eigenvalue=cp.spectrum.min,
-        narrow_tolerance=cp.tolerance,
+        narrow_tolerance=cp.threshold,
         rtol=cp.spectrum.rtol,
         gains=tuple(gains),
         rows=tuple(rows),

@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from saddlescope.errors import InvalidInputError, check_choice
+from saddlescope.checks import check_choice
+from saddlescope.errors import InvalidInputError
 
 __all__ = ["ACTIVATIONS", "mlp"]
 

@@ -32,13 +32,8 @@ from torch import Tensor, nn
 from torch.func import functional_call, vmap
 from torch.nn.modules.batchnorm import _NormBase
 
-from saddlescope.errors import (
-    HessianTooLargeError,
-    InvalidInputError,
-    NonFiniteError,
-    check_choice,
-    check_positive,
-)
+from saddlescope.checks import check_choice, check_positive
+from saddlescope.errors import HessianTooLargeError, InvalidInputError, NonFiniteError
 
 __all__ = ["HessianLinearOperator", "HessianOperator", "Objective"]
 
@@ -58,10 +53,12 @@ def _human_bytes(n: float) -> str:
 
 
 @dataclass(frozen=True)
-class _Batch:
+class Batch:
+    """One batch as the objective holds it: inputs, targets, and its weight n_b / N."""
+
     inputs: Tensor
     targets: Tensor
-    weight: float  # n_b / N
+    weight: float
 
 
 class Objective:
@@ -95,7 +92,7 @@ class Objective:
         they fit it (later batches are rebuilt per product); on a GPU it also bounds the blocks
         in which the dense Hessian is computed.
 
-    Example
+    Example:
     -------
     >>> import torch
     >>> from saddlescope import Objective
@@ -164,7 +161,7 @@ class Objective:
         self._check_loss_is_scalar()
 
     # ----------------------------------------------------------------------------- set-up
-    def _materialize(self, data: Any) -> list[_Batch]:
+    def _materialize(self, data: Any) -> list[Batch]:
         if _is_pair(data):
             raw: list[Any] = [data]
         else:
@@ -196,7 +193,7 @@ class Objective:
         total = sum(x.shape[0] for x, _ in batches)
         if total == 0:
             raise InvalidInputError("data is empty: it holds no samples; pass at least one batch")
-        return [_Batch(x, y, x.shape[0] / total) for x, y in batches]
+        return [Batch(x, y, x.shape[0] / total) for x, y in batches]
 
     def _cast(self, t: Tensor) -> Tensor:
         """Our own copy on our device (floating point in our dtype): later edits don't leak in."""
@@ -234,7 +231,18 @@ class Objective:
 
     @property
     def num_batches(self) -> int:
+        """How many batches the data holds."""
         return len(self._batches)
+
+    @property
+    def batches(self) -> tuple[Batch, ...]:
+        """The batches as held (our copies, in our dtype and device; do not modify)."""
+        return tuple(self._batches)
+
+    @property
+    def module(self) -> nn.Module:
+        """The objective's own copy of the model (eval mode, frozen; do not modify)."""
+        return self._module
 
     def unflatten(self, theta: Tensor) -> dict[str, Tensor]:
         """Split θ into ``{parameter name: tensor}`` views with the model's shapes."""
@@ -352,7 +360,7 @@ class Objective:
         assert self._graph_memo is not None
         return self._graph_memo[0]
 
-    def _gradient_graph(self, theta: Tensor, batch: _Batch) -> tuple[Tensor, Tensor]:
+    def _gradient_graph(self, theta: Tensor, batch: Batch) -> tuple[Tensor, Tensor]:
         """(leaf, g): a leaf holding θ and ∇ℓ_b at it, with its graph kept.
 
         Works under ``torch.no_grad`` and ``torch.inference_mode`` too; parameters the loss
@@ -380,17 +388,18 @@ class Objective:
         self._graph_memo = (int(sum(seen.values()) / batch.weight),)
         return leaf, g
 
-    def _build_graph(self, theta: Tensor, batch: _Batch) -> tuple[Tensor, Tensor]:
+    def _build_graph(self, theta: Tensor, batch: Batch) -> tuple[Tensor, Tensor]:
         leaf = _leaf(theta)
         _, g = self._batch_grad(leaf, batch, create_graph=True)
         return leaf, g
 
     def _batch_grad(
-        self, leaf: Tensor, batch: _Batch, *, create_graph: bool
+        self, leaf: Tensor, batch: Batch, *, create_graph: bool
     ) -> tuple[Tensor, Tensor]:
         """(ℓ_b, ∇ℓ_b) at a :func:`_leaf` by plain autograd, also under ``no_grad`` or
         ``inference_mode``; parameters the loss does not use get 0. ``create_graph`` keeps the
-        gradient's graph, for Hessian-vector products."""
+        gradient's graph, for Hessian-vector products.
+        """
         with torch.inference_mode(False), torch.enable_grad():
             loss = self._batch_loss(leaf, batch.inputs, batch.targets)
             if not loss.requires_grad:  # no path from θ to the loss at all
@@ -521,7 +530,7 @@ class HessianOperator:
             self.cached_batches = len(batches) if cache else 0
         self._pullbacks += [self._pullback(b) for b in batches[1 : self.cached_batches]]
 
-    def _pullback(self, batch: _Batch) -> Callable[[Tensor], Tensor]:
+    def _pullback(self, batch: Batch) -> Callable[[Tensor], Tensor]:
         """V ↦ H_b·V for one batch, through its gradient graph built once (n or n×k blocks).
 
         Plain ``torch.autograd`` on a flat leaf: per product it skips the wrapping that
@@ -589,7 +598,8 @@ class HessianOperator:
 
 def _leaf(theta: Tensor) -> Tensor:
     """A copy of θ that requires grad: the flat leaf of a gradient graph (not an inference
-    tensor, even when made inside ``torch.inference_mode``)."""
+    tensor, even when made inside ``torch.inference_mode``).
+    """
     with torch.inference_mode(False):
         return theta.detach().clone().requires_grad_(True)
 

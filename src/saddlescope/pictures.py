@@ -27,8 +27,9 @@ import torch
 from torch import Tensor
 
 from saddlescope import plots, toy
+from saddlescope.checks import check_positive
 from saddlescope.critical import CriticalPoint, classify
-from saddlescope.errors import InvalidInputError, check_positive
+from saddlescope.errors import InvalidInputError
 from saddlescope.landscape import (
     eigen_pairs,
     orthogonalize,

@@ -370,7 +370,7 @@ def plot_eigenvalues(spectrum: Spectrum, *, title: str = "", yscale: str = "auto
     lam = np.sort(spectrum.eigenvalues.numpy())
     if lam.size == 0:
         raise InvalidInputError("the spectrum holds no eigenvalues to plot")
-    tol = spectrum.tolerance
+    tol = spectrum.threshold
     rank = np.arange(1, lam.size + 1)
     fig, ax = plt.subplots(figsize=(7, 4.5))
     biggest = float(np.abs(lam).max())
@@ -378,12 +378,13 @@ def plot_eigenvalues(spectrum: Spectrum, *, title: str = "", yscale: str = "auto
     ax.axhline(0.0, color="black", lw=0.6)
     ax.plot(rank, lam, color="black", lw=0.6, alpha=0.6)
     size = 30 if lam.size <= 60 else 8
-    for mask, colour, name, count in (
-        (lam < -tol, "tab:red", "n₋", spectrum.n_neg),
-        (np.abs(lam) <= tol, "tab:gray", "n₀", spectrum.n_zero),
-        (lam > tol, "tab:blue", "n₊", spectrum.n_pos),
+    for mask, colour, name in (
+        (lam < -tol, "tab:red", "n₋"),
+        (np.abs(lam) <= tol, "tab:gray", "n₀"),
+        (lam > tol, "tab:blue", "n₊"),
     ):
-        ax.scatter(rank[mask], lam[mask], color=colour, s=size, zorder=3, label=f"{name} = {count}")
+        label = f"{name} = {int(mask.sum())}"  # of the eigenvalues held
+        ax.scatter(rank[mask], lam[mask], color=colour, s=size, zorder=3, label=label)
     outside = np.abs(lam)[np.abs(lam) > tol]
     wide = outside.size > 0 and float(outside.max()) > 1e3 * float(outside.min())
     if yscale == "symlog" or (yscale == "auto" and wide):
@@ -395,11 +396,10 @@ def plot_eigenvalues(spectrum: Spectrum, *, title: str = "", yscale: str = "auto
     held = "all" if spectrum.complete else f"{lam.size} extreme"
     ax.set_xlabel(f"rank ({held} of n = {spectrum.num_params}, {spectrum.method})")
     ax.set_ylabel("Hessian eigenvalue λ")
-    if not title and spectrum.complete:
-        n = spectrum.num_params
+    if not title and spectrum.inertia is not None:
         title = (
-            f"Hessian spectrum: index n₋/n = {spectrum.n_neg / n:.3g}, "
-            f"minimum ratio n₊/n = {spectrum.n_pos / n:.3g}"
+            f"Hessian spectrum: index n₋/n = {spectrum.inertia.index:.3g}, "
+            f"minimum ratio n₊/n = {spectrum.inertia.minimum_ratio:.3g}"
         )
     ax.set_title(title or "Hessian spectrum (extreme eigenvalues)")
     ax.legend(fontsize=8, loc="upper left")

@@ -26,35 +26,17 @@ import torch
 from scipy.sparse.linalg import ArpackNoConvergence, eigsh
 from torch import Tensor
 
-from saddlescope.errors import (
-    HessianTooLargeError,
-    InvalidInputError,
-    SaddlescopeError,
-    check_choice,
-    check_positive,
-)
+from saddlescope.checks import check_choice, check_positive
+from saddlescope.errors import HessianTooLargeError, InvalidInputError, SaddlescopeError
 from saddlescope.lanczos import extreme_indices, lanczos_eigs
 from saddlescope.objective import HessianLinearOperator, Objective
+from saddlescope.tolerance import Inertia, Tolerance
 
-__all__ = ["Spectrum", "default_rtol", "hessian_spectrum", "spectrum_from_matrix"]
+__all__ = ["Spectrum", "hessian_spectrum", "spectrum_from_matrix"]
 
 Which = Literal["both", "smallest", "largest"]
 Method = Literal["auto", "dense", "lanczos", "arpack"]
 DEFAULT_K = 6
-
-
-def default_rtol(dtype: torch.dtype) -> float:
-    """The relative eigenvalue tolerance used when none is given: ~√ε of the dtype, rounded up."""
-    return {torch.float64: 1e-6, torch.float32: 1e-3}.get(dtype, 1e-2)
-
-
-def resolve_tolerances(rtol: float | None, atol: float, dtype: torch.dtype) -> tuple[float, float]:
-    """Validate (rtol, atol), filling rtol from :func:`default_rtol`."""
-    rtol = default_rtol(dtype) if rtol is None else check_positive("rtol", rtol, allow_zero=True)
-    atol = check_positive("atol", atol, allow_zero=True)
-    if rtol >= 1:
-        raise InvalidInputError(f"rtol must be < 1 (a fraction of max|λ|), got {rtol}")
-    return rtol, atol
 
 
 @dataclass(frozen=True, eq=False)
@@ -86,24 +68,19 @@ class Spectrum:
         return self.eigenvalues.numel() == self.num_params
 
     @property
-    def tolerance(self) -> float:
-        """The absolute threshold: |λ| ≤ tolerance counts as zero."""
+    def threshold(self) -> float:
+        """The zero band's half-width max(atol, rtol·max|λ|): |λ| ≤ threshold counts as zero."""
         scale = self.scale
         if scale is None:
             scale = float(self.eigenvalues.abs().max()) if self.eigenvalues.numel() else 0.0
         return max(self.atol, self.rtol * scale)
 
     @property
-    def n_pos(self) -> int:
-        return int((self.eigenvalues > self.tolerance).sum())
-
-    @property
-    def n_neg(self) -> int:
-        return int((self.eigenvalues < -self.tolerance).sum())
-
-    @property
-    def n_zero(self) -> int:
-        return self.eigenvalues.numel() - self.n_pos - self.n_neg
+    def inertia(self) -> Inertia | None:
+        """Exact (n₋, n₀, n₊) when every eigenvalue is held; None for a partial spectrum."""
+        if not self.complete:
+            return None
+        return Inertia.of_values(self.eigenvalues, self.threshold)
 
     @property
     def min(self) -> float:
@@ -127,10 +104,8 @@ class Spectrum:
             "hvps": self.hvps,
             "rtol": self.rtol,
             "atol": self.atol,
-            "tolerance": self.tolerance,
-            "n_pos": self.n_pos,
-            "n_neg": self.n_neg,
-            "n_zero": self.n_zero,
+            "threshold": self.threshold,
+            "inertia": None if self.inertia is None else self.inertia.to_dict(),
         }
 
     def __str__(self) -> str:
@@ -140,11 +115,11 @@ class Spectrum:
             accuracy = f"; max ‖Hv − λv‖ {float(self.residuals.max()):.2g}"
         if not self.converged:
             accuracy += "; NOT converged to its tolerance"
+        counts = "" if self.inertia is None else f" {self.inertia}"
         return (
             f"Spectrum({self.method}, {held} of n={self.num_params}): λ ∈ [{self.min:.6g}, "
-            f"{self.max:.6g}]; n+={self.n_pos} n-={self.n_neg} n0={self.n_zero} at "
-            f"|λ| ≤ {self.tolerance:.3g} (rtol={self.rtol:g}, atol={self.atol:g}); {self.hvps} HVPs"
-            f"{accuracy}"
+            f"{self.max:.6g}];{counts} zero band |λ| ≤ {self.threshold:.3g} "
+            f"(rtol={self.rtol:g}, atol={self.atol:g}); {self.hvps} HVPs{accuracy}"
         )
 
 
@@ -157,7 +132,8 @@ def spectrum_from_matrix(
     hvps: int = 0,
 ) -> Spectrum:
     """The full spectrum of a symmetric matrix H (any source) as a :class:`Spectrum`."""
-    rtol, atol = resolve_tolerances(rtol, atol, H.dtype)
+    tol = Tolerance.resolve(H.dtype, rtol=rtol, atol=atol)
+    rtol, atol = tol.rtol, tol.atol
     if eigenvectors:
         values, vectors = torch.linalg.eigh(H)
     else:
@@ -216,7 +192,8 @@ def hessian_spectrum(
     check_choice("method", method, ("auto", "dense", "lanczos", "arpack"))
     check_choice("which", which, ("both", "smallest", "largest"))
     check_choice("lanczos_bound", lanczos_bound, ("residual", "gap"))
-    rtol, atol = resolve_tolerances(rtol, atol, obj.dtype)
+    tol = Tolerance.resolve(obj.dtype, rtol=rtol, atol=atol)
+    rtol, atol = tol.rtol, tol.atol
     theta = obj.check_theta(theta)
     n = obj.num_params
     if k is not None and (not isinstance(k, int) or isinstance(k, bool) or k < 1):

@@ -18,7 +18,8 @@ import os
 from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
-from saddlescope.errors import InvalidInputError, check_choice
+from saddlescope.checks import check_choice
+from saddlescope.errors import InvalidInputError
 from saddlescope.survey.config import RunSpec
 from saddlescope.survey.record import SurveyRecord
 from saddlescope.survey.runner import run_one
