@@ -11,6 +11,7 @@ from torch import nn
 
 from conftest import assert_unchanged, classification_data, image_data, make_cnn, make_mlp, snapshot
 from saddlescope import Objective, classify, hessian_spectrum
+from saddlescope.operators import hessian_block_columns
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 F64 = torch.float64
@@ -37,7 +38,7 @@ def test_cuda_matches_cpu(case):
     assert close(gpu.hvp(theta, v), cpu.hvp(theta, v))
     H = cpu.hessian(theta)
     assert close(gpu.hessian(theta), H)
-    assert gpu._hessian_chunk(theta) == gpu.num_params  # a small model: one block on a GPU
+    assert hessian_block_columns(gpu, theta) == gpu.num_params  # a small model: one block on a GPU
     exact = torch.linalg.eigvalsh(H)
     for which, want in (("largest", exact[-2:]), ("smallest", exact[:2])):
         s = hessian_spectrum(gpu, theta, k=2, which=which, method="lanczos", lanczos_tol=1e-10)

@@ -9,7 +9,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from conftest import deepcopy
 from saddlescope import Objective, hessian_spectrum
-from saddlescope.objective import HessianOperator, _columns_per_block
+from saddlescope.operators import HessianOperator, columns_per_block
 
 F64 = torch.float64
 
@@ -159,7 +159,7 @@ def test_block_products_as_a_loop_or_one_batched_backward_agree(
 ):
     """Both ways of a block (column loop for large CPU graphs, else one batched backward)
     give the columns of single products."""
-    monkeypatch.setattr("saddlescope.objective._LOOP_GRAPH_BYTES", loop_from_bytes)
+    monkeypatch.setattr("saddlescope.operators._LOOP_GRAPH_BYTES", loop_from_bytes)
     obj = _objective(model_case)
     theta = _theta(obj)
     V = torch.randn(obj.num_params, 3, generator=torch.Generator().manual_seed(2), dtype=F64)
@@ -226,10 +226,10 @@ def test_gradient_graphs_are_cached_within_the_memory_budget(model_case):
 def test_dense_hessian_blocks_follow_the_memory_budget():
     n, itemsize, graph = 1000, 4, 100_000
     per_column = graph + 2 * n * itemsize
-    assert _columns_per_block(n, itemsize, graph, 5 * per_column + 7, cap=n) == 5
-    assert _columns_per_block(n, itemsize, graph, 10**12, cap=n) == n
-    assert _columns_per_block(n, itemsize, graph, 10**12, cap=32) == 32
-    assert _columns_per_block(n, itemsize, graph, 0, cap=n) == 1  # never below one column
+    assert columns_per_block(n, itemsize, graph, 5 * per_column + 7, cap=n) == 5
+    assert columns_per_block(n, itemsize, graph, 10**12, cap=n) == n
+    assert columns_per_block(n, itemsize, graph, 10**12, cap=32) == 32
+    assert columns_per_block(n, itemsize, graph, 0, cap=n) == 1  # never below one column
 
 
 class _WithUnused(torch.nn.Module):

@@ -71,13 +71,22 @@ from saddlescope.lifting import (
     split_neuron,
     split_objective,
 )
-from saddlescope.objective import HessianLinearOperator, HessianOperator, Objective
+from saddlescope.objective import Objective
+from saddlescope.operators import (
+    CallableOperator,
+    HessianLinearOperator,
+    HessianOperator,
+    MatrixOperator,
+    Operator,
+    as_operator,
+)
 from saddlescope.spectrum import Spectrum, hessian_spectrum, spectrum_from_matrix
 from saddlescope.tolerance import Inertia, Tolerance, default_grad_tol, default_rtol
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "CallableOperator",
     "CriticalPoint",
     "CriticalPointSearch",
     "EscapeEvent",
@@ -91,8 +100,10 @@ __all__ = [
     "InvalidInputError",
     "LiftReport",
     "Line",
+    "MatrixOperator",
     "NonFiniteError",
     "Objective",
+    "Operator",
     "Plane",
     "Probe",
     "SaddleEscape",
@@ -103,6 +114,7 @@ __all__ = [
     "Tolerance",
     "TraceEstimate",
     "add_neuron",
+    "as_operator",
     "classify",
     "compare_escapes",
     "curvature_step",

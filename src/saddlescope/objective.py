@@ -8,40 +8,37 @@ those functions once and never touches the user's module again:
 
     ∇L(θ),   H(θ)·v,   H(θ) (dense, when it fits),   a SciPy LinearOperator for H(θ).
 
-Hessian-vector products are reverse-over-reverse: at a fixed θ the gradient's graph is built
-once per batch (``torch.autograd.grad(create_graph=True)`` on a flat θ) and every product is
-one backward pass through it — for as many batches as the memory budget holds; the others are
-rebuilt per product. On a 3.5k-parameter MLP in float32 (``python -m benchmarks.hvp_modes``)
-one such product costs 1.01 gradients, against 1.89 for a fresh double backward and 3.50 for
-forward-over-reverse ``jvp(grad)``, so it is the only path. Blocks of vectors (the dense
-Hessian) go through one batched backward pass (``is_grads_batched``), or column by column on the
-CPU for large graphs, where that measured faster.
+Curvature lives in :mod:`saddlescope.operators`: :meth:`Objective.hessian_operator` gives H(θ)
+as an operator (cached gradient graphs under the memory budget) and :meth:`Objective.hessian`
+the dense matrix when it fits.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Literal
 
 import numpy as np
 import torch
-from scipy.sparse.linalg import LinearOperator
 from torch import Tensor, nn
 from torch.func import functional_call, vmap
 from torch.nn.modules.batchnorm import _NormBase
 
+from saddlescope.batches import Batch, materialize
 from saddlescope.checks import check_choice, check_positive
 from saddlescope.errors import HessianTooLargeError, InvalidInputError, NonFiniteError
+from saddlescope.operators import (
+    DEFAULT_MEMORY_BUDGET,
+    HessianLinearOperator,
+    HessianOperator,
+    dense_hessian,
+)
 
-__all__ = ["HessianLinearOperator", "HessianOperator", "Objective"]
+__all__ = ["Batch", "Objective"]
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
 NormStats = Literal["running", "batch"]
-DEFAULT_MEMORY_BUDGET = 2 * 1024**3  # bytes a dense Hessian may take (2 GiB: 16k params in float64)
-_LOOP_GRAPH_BYTES = 256 * 1024  # CPU: from this graph size on, a block is a loop of products
-_CHUNK_BYTES = 64 * 1024**2  # bytes of basis vectors held at once by the dense Hessian on the CPU
 
 
 def _human_bytes(n: float) -> str:
@@ -50,15 +47,6 @@ def _human_bytes(n: float) -> str:
             return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
         n /= 1024
     raise AssertionError  # unreachable
-
-
-@dataclass(frozen=True)
-class Batch:
-    """One batch as the objective holds it: inputs, targets, and its weight n_b / N."""
-
-    inputs: Tensor
-    targets: Tensor
-    weight: float
 
 
 class Objective:
@@ -155,51 +143,12 @@ class Objective:
             loss_fn = copy.deepcopy(loss_fn).to(device=self.device, dtype=self.dtype)
             loss_fn.requires_grad_(False)  # its own parameters are constants here
         self.loss_fn = loss_fn
-        self._batches = self._materialize(data)
+        self._batches = materialize(data, self.dtype, self.device)
         self._graph_memo: tuple[int | None] | None = None  # see graph_bytes
         self.num_samples = sum(b.inputs.shape[0] for b in self._batches)
         self._check_loss_is_scalar()
 
     # ----------------------------------------------------------------------------- set-up
-    def _materialize(self, data: Any) -> list[Batch]:
-        if _is_pair(data):
-            raw: list[Any] = [data]
-        else:
-            try:
-                raw = list(iter(data))
-            except TypeError:
-                raise InvalidInputError(
-                    "data must be an (inputs, targets) pair of tensors or an iterable of such "
-                    f"batches, got {type(data).__name__}"
-                ) from None
-        batches: list[tuple[Tensor, Tensor]] = []
-        for i, item in enumerate(raw):
-            if not _is_pair(item):
-                raise InvalidInputError(
-                    f"batch {i} of data is not an (inputs, targets) pair of tensors "
-                    f"(got {type(item).__name__})"
-                )
-            x, y = (self._cast(t) for t in item)
-            if x.ndim == 0 or y.ndim == 0 or x.shape[0] != y.shape[0]:
-                raise InvalidInputError(
-                    f"batch {i}: inputs and targets need the same leading (sample) dimension, "
-                    f"got shapes {tuple(x.shape)} and {tuple(y.shape)}"
-                )
-            for name, t in (("inputs", x), ("targets", y)):
-                if t.is_floating_point() and not torch.isfinite(t).all():
-                    raise NonFiniteError(f"batch {i}: {name} contain NaN or Inf; clean the data")
-            if x.shape[0] > 0:
-                batches.append((x, y))
-        total = sum(x.shape[0] for x, _ in batches)
-        if total == 0:
-            raise InvalidInputError("data is empty: it holds no samples; pass at least one batch")
-        return [Batch(x, y, x.shape[0] / total) for x, y in batches]
-
-    def _cast(self, t: Tensor) -> Tensor:
-        """Our own copy on our device (floating point in our dtype): later edits don't leak in."""
-        t = t.detach().to(self.device, copy=True)
-        return t.to(self.dtype) if t.is_floating_point() else t
-
     def _check_loss_is_scalar(self) -> None:
         b = self._batches[0]
         try:
@@ -246,7 +195,7 @@ class Objective:
 
     def unflatten(self, theta: Tensor) -> dict[str, Tensor]:
         """Split θ into ``{parameter name: tensor}`` views with the model's shapes."""
-        chunks = torch.split(theta, self._numels)
+        chunks = torch.split(theta, list(self._numels))
         return {n: c.view(s) for n, c, s in zip(self.param_names, chunks, self.param_shapes)}
 
     def check_theta(self, theta: Tensor | np.ndarray | Sequence[float], name: str = "θ") -> Tensor:
@@ -283,10 +232,14 @@ class Objective:
         """L(θ): the mean loss over all samples (a 0-dim tensor)."""
         theta = self.check_theta(theta)
         with torch.no_grad():
-            total = sum(
-                b.weight * self._batch_loss(theta, b.inputs, b.targets) for b in self._batches
-            )
+            total = self._mean_loss(theta)
         self._require_finite_loss(total, theta)
+        return total
+
+    def _mean_loss(self, theta: Tensor) -> Tensor:
+        total = torch.zeros((), dtype=self.dtype, device=self.device)
+        for b in self._batches:
+            total = total + b.weight * self._batch_loss(theta, b.inputs, b.targets)
         return total
 
     def losses(self, thetas: Tensor, *, chunk_size: int = 1024) -> Tensor:
@@ -299,13 +252,8 @@ class Objective:
             )
         thetas = thetas.to(device=self.device, dtype=self.dtype)
 
-        def full_loss(theta: Tensor) -> Tensor:
-            return sum(
-                b.weight * self._batch_loss(theta, b.inputs, b.targets) for b in self._batches
-            )
-
         with torch.no_grad():
-            out = vmap(full_loss, chunk_size=chunk_size)(thetas)
+            out = vmap(self._mean_loss, chunk_size=chunk_size)(thetas)
         bad = torch.nonzero(~torch.isfinite(out)).flatten()
         if bad.numel():
             self._require_finite_loss(out[bad[0]], thetas[bad[0]])
@@ -326,7 +274,7 @@ class Objective:
             total_grad.add_(g, alpha=b.weight)
             total_loss = total_loss + b.weight * value.detach()
         self._require_finite_loss(total_loss, theta)
-        self._require_finite(total_grad, "gradient", theta)
+        self.require_finite(total_grad, "gradient", theta)
         return total_loss, total_grad
 
     def grad(self, theta: Tensor) -> Tensor:
@@ -338,12 +286,16 @@ class Objective:
         return self.hessian_operator(theta, cache=False) @ v
 
     def hessian_operator(self, theta: Tensor, *, cache: bool | None = None) -> HessianOperator:
-        """H(θ) as a torch operator (``op @ v`` for a vector, ``op @ V`` for an n×k block).
+        """H(θ) as an operator (``op @ v`` for a vector, ``op @ V`` for an n×k block).
 
         A cached batch has its gradient graph built once and kept, so each product costs one
         backward pass through it; an uncached one is rebuilt for every product (a forward and
-        a backward more). ``cache=None`` (default) caches batches in order while their graphs
-        fit the memory budget (one batch is always cached); True caches all, False none.
+        a backward more).
+
+        Args:
+            theta: the parameters.
+            cache: None (default) caches batches in order while their graphs fit the memory
+                budget (one batch is always cached); True caches all, False none.
         """
         return HessianOperator(self, self.check_theta(theta), cache=cache)
 
@@ -356,16 +308,20 @@ class Objective:
         Graph sizes follow the shapes, not θ.
         """
         if self._graph_memo is None:
-            self._gradient_graph(self.check_theta(theta), self._batches[0])
+            self.gradient_graph(self.check_theta(theta), self._batches[0])
         assert self._graph_memo is not None
         return self._graph_memo[0]
 
-    def _gradient_graph(self, theta: Tensor, batch: Batch) -> tuple[Tensor, Tensor]:
-        """(leaf, g): a leaf holding θ and ∇ℓ_b at it, with its graph kept.
+    def gradient_graph(self, theta: Tensor, batch: Batch) -> tuple[Tensor, Tensor]:
+        """(leaf, g): a leaf holding θ and ∇ℓ_b at it, with its graph kept (for HVPs).
 
         Works under ``torch.no_grad`` and ``torch.inference_mode`` too; parameters the loss
         does not use get zero gradient (and zero curvature), as with ``torch.func``. The first
         graph of the first batch is measured on the way (see :meth:`graph_bytes`).
+
+        Args:
+            theta: the parameters.
+            batch: one of :attr:`batches`.
         """
         if self._graph_memo is not None or batch is not self._batches[0]:
             return self._build_graph(theta, batch)
@@ -396,9 +352,10 @@ class Objective:
     def _batch_grad(
         self, leaf: Tensor, batch: Batch, *, create_graph: bool
     ) -> tuple[Tensor, Tensor]:
-        """(ℓ_b, ∇ℓ_b) at a :func:`_leaf` by plain autograd, also under ``no_grad`` or
-        ``inference_mode``; parameters the loss does not use get 0. ``create_graph`` keeps the
-        gradient's graph, for Hessian-vector products.
+        """(ℓ_b, ∇ℓ_b) at a :func:`_leaf` by plain autograd (under ``no_grad`` too).
+
+        Also under ``inference_mode``; parameters the loss does not use get 0. ``create_graph``
+        keeps the gradient's graph, for Hessian-vector products.
         """
         with torch.inference_mode(False), torch.enable_grad():
             loss = self._batch_loss(leaf, batch.inputs, batch.targets)
@@ -410,7 +367,11 @@ class Objective:
         return loss, g
 
     def linear_operator(self, theta: Tensor) -> HessianLinearOperator:
-        """H(θ) as a ``scipy.sparse.linalg.LinearOperator`` that counts its products."""
+        """H(θ) as a ``scipy.sparse.linalg.LinearOperator`` that counts its products.
+
+        Args:
+            theta: the parameters.
+        """
         return HessianLinearOperator(self.hessian_operator(theta))
 
     def dense_hessian_bytes(self) -> int:
@@ -430,46 +391,19 @@ class Objective:
                 "memory_budget= to Objective if the memory is there"
             )
 
-    def _hessian_chunk(self, theta: Tensor) -> int:
-        """Columns per block of the dense Hessian (see :func:`_columns_per_block`)."""
-        n = self.num_params
-        itemsize = torch.empty((), dtype=self.dtype).element_size()
-        if self.device.type == "cpu":
-            return _columns_per_block(n, itemsize, 0, _CHUNK_BYTES, cap=32)
-        graph = self.graph_bytes(theta) or 0
-        room = self.memory_budget - self.dense_hessian_bytes() - graph
-        if self.device.type == "cuda":
-            room = min(room, torch.cuda.mem_get_info(self.device)[0] // 2)
-        per_batch = max(int(graph * b.weight) for b in self._batches)
-        return _columns_per_block(n, itemsize, per_batch, room, cap=n)
-
     def hessian(self, theta: Tensor) -> Tensor:
-        """The dense Hessian H(θ) (n×n, symmetric): HVPs on the unit basis, block by block."""
-        self.check_dense_fits()
-        # the graphs share the budget with H itself
-        room = self.memory_budget - self.dense_hessian_bytes()
-        op = HessianOperator(self, self.check_theta(theta), budget=room)
-        n = self.num_params
-        chunk = self._hessian_chunk(op.theta)
-        H = torch.empty(n, n, dtype=self.dtype, device=self.device)
-        for start in range(0, n, chunk):
-            stop = min(start + chunk, n)
-            basis = torch.zeros(n, stop - start, dtype=self.dtype, device=self.device)
-            basis[torch.arange(start, stop), torch.arange(stop - start)] = 1
-            H[:, start:stop] = op @ basis
-        # Symmetrise block by block (the products are symmetric only up to rounding).
-        for start in range(0, n, chunk):
-            stop = min(start + chunk, n)
-            block = 0.5 * (H[start:stop, start:] + H[start:, start:stop].mT)
-            H[start:stop, start:] = block
-            H[start:, start:stop] = block.mT
-        return H
+        """The dense Hessian H(θ) (n×n, symmetric), when it fits the memory budget.
+
+        Args:
+            theta: the parameters.
+        """
+        return dense_hessian(self, theta)
 
     # ----------------------------------------------------------------------------- checks
     def _first_bad_param(self, vec: Tensor) -> str | None:
         if bool(torch.isfinite(vec).all()):  # the common case: one pass, one sync
             return None
-        for name, chunk in zip(self.param_names, torch.split(vec, self._numels)):
+        for name, chunk in zip(self.param_names, torch.split(vec, list(self._numels))):
             if not torch.isfinite(chunk).all():
                 return name
         return None
@@ -485,7 +419,14 @@ class Objective:
             "(a log of 0, an overflow in float16/float32?)"
         )
 
-    def _require_finite(self, vec: Tensor, what: str, theta: Tensor) -> None:
+    def require_finite(self, vec: Tensor, what: str, theta: Tensor) -> None:
+        """Raise :class:`NonFiniteError` naming the first parameter where ``vec`` is not finite.
+
+        Args:
+            vec: a vector like θ (a gradient, a product).
+            what: what ``vec`` is, for the message.
+            theta: where it was computed (a non-finite θ is named as the cause).
+        """
         bad = self._first_bad_param(vec)
         if bad is None:
             return
@@ -498,178 +439,10 @@ class Objective:
         )
 
 
-class HessianOperator:
-    """H(θ) at one fixed θ as a torch operator: ``op @ v`` (n,) or ``op @ V`` (n, k).
-
-    Counts its products in :attr:`num_products` (a block of k vectors counts k).
-    :attr:`cached_batches` says how many batches keep their gradient graph (see
-    :meth:`Objective.hessian_operator`); the others rebuild theirs for every product.
-    """
-
-    def __init__(
-        self,
-        objective: Objective,
-        theta: Tensor,
-        *,
-        cache: bool | None = None,
-        budget: int | None = None,
-    ) -> None:
-        self.objective = objective
-        self.theta = theta.detach().clone()  # our own: later edits of the caller's θ don't leak in
-        self.shape = (objective.num_params, objective.num_params)
-        self.dtype = objective.dtype
-        self.num_products = 0
-        batches = objective._batches
-        # the first batch's graph is built first: it is always kept unless cache=False, and
-        # building it measures the graph size that decides how many of the others fit
-        self._pullbacks = [] if cache is False else [self._pullback(batches[0])]
-        if cache is None:
-            room = objective.memory_budget if budget is None else budget
-            self.cached_batches = _batches_that_fit(objective, self.theta, room)
-        else:
-            self.cached_batches = len(batches) if cache else 0
-        self._pullbacks += [self._pullback(b) for b in batches[1 : self.cached_batches]]
-
-    def _pullback(self, batch: Batch) -> Callable[[Tensor], Tensor]:
-        """V ↦ H_b·V for one batch, through its gradient graph built once (n or n×k blocks).
-
-        Plain ``torch.autograd`` on a flat leaf: per product it skips the wrapping that
-        ``torch.func.vjp`` pays (≈15 % of a product on the 3.5k MLP). A block of k vectors is
-        one batched backward (``is_grads_batched``), except on the CPU for batches whose graph
-        holds ≥ 256 KiB: there k single products measured faster per column (3.5k MLP on 1,024
-        samples, 0.8 MB: 1.05 ms against 1.25 batched; 7k CNN, 12 MB: 20 ms against 35), while
-        small graphs are all call overhead (37 parameters on 64 samples, 7 KB: 0.73 ms for the
-        whole 37-column block batched against 7.5 ms one by one). The rule depends on shapes
-        only, so results never depend on timings.
-        """
-        obj = self.objective
-        leaf, g = obj._gradient_graph(self.theta, batch)
-        if not g.requires_grad:  # the loss is at most linear in θ: H_b = 0
-            return torch.zeros_like
-        loop_blocks = (
-            obj.device.type == "cpu"
-            and (obj.graph_bytes(self.theta) or 0) * batch.weight >= _LOOP_GRAPH_BYTES
-        )
-
-        def product(v: Tensor) -> Tensor:
-            return torch.autograd.grad(
-                g, leaf, v, retain_graph=True, allow_unused=True, materialize_grads=True
-            )[0]
-
-        def pullback(V: Tensor) -> Tensor:
-            if V.ndim == 1:
-                return product(V)
-            if loop_blocks:
-                return torch.stack([product(V[:, j]) for j in range(V.shape[1])], dim=1)
-            grads = torch.autograd.grad(
-                g,
-                leaf,
-                V.mT.contiguous(),
-                retain_graph=True,
-                is_grads_batched=True,
-                allow_unused=True,
-                materialize_grads=True,
-            )[0]
-            return grads.mT
-
-        return pullback
-
-    def _pullbacks_iter(self) -> Iterator[tuple[float, Callable[[Tensor], Tensor]]]:
-        batches = self.objective._batches
-        yield from zip((b.weight for b in batches), self._pullbacks)
-        for b in batches[self.cached_batches :]:
-            yield b.weight, self._pullback(b)
-
-    def __matmul__(self, v: Tensor) -> Tensor:
-        obj = self.objective
-        v = torch.as_tensor(v).to(device=obj.device, dtype=obj.dtype)
-        if v.ndim not in (1, 2) or v.shape[0] != obj.num_params:
-            raise InvalidInputError(
-                f"H is {obj.num_params}×{obj.num_params}; cannot multiply a tensor of shape "
-                f"{tuple(v.shape)} (pass a vector of length {obj.num_params} or an n×k block)"
-            )
-        out = torch.zeros_like(v)
-        for weight, pullback in self._pullbacks_iter():
-            out.add_(pullback(v), alpha=weight)
-        self.num_products += 1 if v.ndim == 1 else v.shape[1]
-        obj._require_finite(out, "Hessian-vector product", self.theta)
-        return out
-
-
 def _leaf(theta: Tensor) -> Tensor:
-    """A copy of θ that requires grad: the flat leaf of a gradient graph (not an inference
-    tensor, even when made inside ``torch.inference_mode``).
+    """A copy of θ that requires grad: the flat leaf of a gradient graph.
+
+    Never an inference tensor, even when made inside ``torch.inference_mode``.
     """
     with torch.inference_mode(False):
         return theta.detach().clone().requires_grad_(True)
-
-
-def _columns_per_block(n: int, itemsize: int, batch_graph_bytes: int, room: int, cap: int) -> int:
-    """How many basis columns one batched block of Hessian products may carry.
-
-    Each column carries its own tangent of a batch's gradient graph, and its input and output
-    vectors: c columns need c·(batch_graph_bytes + 2·n·itemsize) of the ``room``. On a GPU the
-    larger the block the better, up to what fits; on the CPU, where a block is a loop of single
-    products, ``cap=32`` only bounds the basis held at once.
-    """
-    per_column = max(1, batch_graph_bytes + 2 * n * itemsize)
-    return int(max(1, min(n, cap, room // per_column)))
-
-
-def _batches_that_fit(objective: Objective, theta: Tensor, budget: int) -> int:
-    """How many batches, in order, can keep their gradient graphs within ``budget`` bytes."""
-    batches = objective._batches
-    if len(batches) == 1:
-        return 1  # a product needs that graph anyway: caching it costs no extra peak memory
-    total = objective.graph_bytes(theta)
-    if total is None:
-        return len(batches)
-    held, count = 0.0, 0
-    for b in batches:
-        held += total * b.weight
-        if held > budget:
-            break
-        count += 1
-    return max(1, count)
-
-
-class HessianLinearOperator(LinearOperator):
-    """H(θ) as a ``scipy.sparse.linalg.LinearOperator`` (symmetric), counting its products.
-
-    NumPy arrays go in and out in float64 or float32 (the objective's precision); the work
-    runs in torch on the objective's device. :attr:`num_products` counts matrix-vector products.
-    """
-
-    def __init__(self, op: HessianOperator) -> None:
-        self.op = op
-        np_dtype = np.float64 if op.dtype == torch.float64 else np.float32
-        super().__init__(dtype=np.dtype(np_dtype), shape=op.shape)
-
-    @property
-    def num_products(self) -> int:
-        return self.op.num_products
-
-    def _matvec(self, x: np.ndarray) -> np.ndarray:
-        return self._apply(np.asarray(x).reshape(-1)).reshape(np.shape(x))
-
-    def _rmatvec(self, x: np.ndarray) -> np.ndarray:
-        return self._matvec(x)
-
-    def _matmat(self, X: np.ndarray) -> np.ndarray:
-        return self._apply(np.asarray(X))
-
-    def _apply(self, x: np.ndarray) -> np.ndarray:
-        out = self.op @ torch.from_numpy(np.ascontiguousarray(x))
-        return out.detach().cpu().numpy().astype(self.dtype, copy=False)
-
-    def _adjoint(self) -> HessianLinearOperator:
-        return self
-
-
-def _is_pair(x: Any) -> bool:
-    return (
-        isinstance(x, (tuple, list))
-        and len(x) == 2
-        and isinstance(x[0], Tensor)
-        and isinstance(x[1], Tensor)
-    )

@@ -29,7 +29,8 @@ from torch import Tensor
 from saddlescope.checks import check_choice, check_positive
 from saddlescope.errors import HessianTooLargeError, InvalidInputError, SaddlescopeError
 from saddlescope.lanczos import extreme_indices, lanczos_eigs
-from saddlescope.objective import HessianLinearOperator, Objective
+from saddlescope.objective import Objective
+from saddlescope.operators import HessianLinearOperator
 from saddlescope.tolerance import Inertia, Tolerance
 
 __all__ = ["Spectrum", "hessian_spectrum", "spectrum_from_matrix"]
