@@ -646,13 +646,9 @@ def exact_counts(values: np.ndarray, tol: float) -> dict[str, int]:
 
 
 def section_inertia(problem: Problem, exact: dict[str, np.ndarray]) -> dict[str, Any]:
-    """saddlescope.density.estimate_inertia at its defaults against dense counts at its tol."""
-    try:
-        from saddlescope import density  # type: ignore[attr-defined]
+    """saddlescope.estimate_inertia at its defaults against dense counts at its threshold."""
+    from saddlescope import estimate_inertia
 
-        estimate_inertia = density.estimate_inertia
-    except (ImportError, AttributeError):
-        return {"available": False}
     obj = problem.objective()
     try:
         estimate_inertia(obj, obj.theta0)  # warm-up
@@ -661,13 +657,19 @@ def section_inertia(problem: Problem, exact: dict[str, np.ndarray]) -> dict[str,
         sig = str(inspect.signature(estimate_inertia))
         return {"available": True, "error": f"{err!r}"[:200], "signature": sig}
     out: dict[str, Any] = {"available": True, "seconds": seconds, "repr": str(res)[:600]}
-    if not all(hasattr(res, a) for a in ("neg", "zero", "pos", "threshold", "hvps")):
+    if not all(hasattr(res, a) for a in ("inertia", "threshold", "hvps")):
         return out
     out["hvps"] = int(res.hvps)
     out["tolerance"] = float(res.threshold)
+    counts = res.inertia
     out["estimate"] = {
-        name: {"value": float(c.value), "error": float(c.error), "low": c.low, "high": c.high}
-        for name, c in (("n_neg", res.neg), ("n_zero", res.zero), ("n_pos", res.pos))
+        name: {"value": float(value), "error": counts.error(which), "low": lo, "high": hi}
+        for name, which, value, (lo, hi) in zip(
+            ("n_neg", "n_zero", "n_pos"),
+            ("neg", "zero", "pos"),
+            (counts.n_neg, counts.n_zero, counts.n_pos),
+            counts.bars,
+        )
     }
     out["exact"] = {}
     for source, values in exact.items():

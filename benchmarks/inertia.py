@@ -27,9 +27,8 @@ import time
 import torch
 from torch import nn
 
-from saddlescope import Objective, find_critical_point
+from saddlescope import InertiaEstimate, Objective, find_critical_point, inertia_from_density, slq
 from saddlescope.data import load_dataset
-from saddlescope.density import InertiaEstimate, inertia_from_density, slq
 from saddlescope.models import mlp
 from saddlescope.tolerance import default_rtol
 
@@ -55,10 +54,11 @@ def row(
 ) -> str:
     n = est.num_params
     cost = f"{est.hvps} HVPs" + ("" if seconds is None else f", {seconds:.2f} s")
+    counts = est.inertia
     return (
-        f"  {label:<14} n-={est.neg}  n0={est.zero}  n+={est.pos}  | min ratio "
-        f"{est.minimum_ratio:.4f} ± {est.minimum_ratio_err:.4f} (quadrature "
-        f"{est.pos.quadrature / n:.4f}, sampling {est.pos.statistical / n:.4f}), "
+        f"  {label:<14} {counts}  | min ratio "
+        f"{est.minimum_ratio:.4f} ± {counts.minimum_ratio_err:.4f} (quadrature "
+        f"{est.quadrature[2] / n:.4f}, sampling {est.statistical[2] / n:.4f}), "
         f"|error| {abs(est.minimum_ratio - truth[2] / n):.4f}  | covers: "
         f"{'yes' if est.covers(*truth) else 'NO'}  | {cost}"
     )
@@ -119,7 +119,7 @@ def main() -> None:
     covered, costs = 0, []
     for seed in range(args.seeds):
         start = time.perf_counter()
-        sd = slq(obj, theta, steps=steps, probes=args.probes, seed=seed)
+        sd = slq(obj, theta, lanczos_steps=steps, probes=args.probes, seed=seed)
         est = inertia_from_density(sd, rtol=rtol)
         seconds = time.perf_counter() - start
         first = first or sd

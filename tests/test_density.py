@@ -9,19 +9,19 @@ import pytest
 import torch
 from torch import nn
 
-from saddlescope import InvalidInputError, NonFiniteError, Objective
-from saddlescope.density import (
-    SpectralDensity,
-    _radau_bracket,
-    estimate_inertia,
-    hutch_pp_trace,
-    hutchinson_trace,
-    inertia_from_density,
-    slq,
+from saddlescope import (
+    CallableOperator,
+    InvalidInputError,
+    MatrixOperator,
+    NonFiniteError,
+    Objective,
 )
+from saddlescope.inertia import estimate_inertia, inertia_from_density
 from saddlescope.lanczos import lanczos_tridiag
 from saddlescope.runtime import one_thread
+from saddlescope.slq import SpectralDensity, radau_bracket, slq
 from saddlescope.spectrum import spectrum_from_matrix
+from saddlescope.trace import hutch_pp_trace, hutchinson_trace
 
 F64 = torch.float64
 
@@ -81,9 +81,9 @@ def test_radau_brackets_hold_every_probe_measure():
         z = torch.randn(lam.numel(), generator=g, dtype=F64)
         z /= z.norm()
         steps = 2 + seed % 30
-        tri = lanczos_tridiag(lambda v, lam=lam: lam * v, z, steps, keep_basis=False)
+        (tri,) = lanczos_tridiag(MatrixOperator(torch.diag(lam)), z, steps)
         for t in (0.0, 1e-6, -1e-6, 1e-3, -3e-3, 0.3, float(torch.randn(1, generator=g))):
-            lo, hi = _radau_bracket(tri, t)
+            lo, hi = radau_bracket(tri, t)
             below = float(z[lam < t].pow(2).sum())
             upto = float(z[lam <= t].pow(2).sum())
             assert lo - 1e-12 <= below <= upto <= hi + 1e-12, (seed, steps, t)
@@ -92,11 +92,11 @@ def test_radau_brackets_hold_every_probe_measure():
 def test_block_lanczos_matches_the_single_vector_lanczos():
     lam = torch.linspace(-2, 3, 90, dtype=F64)
     H = symmetric(lam, 3)
-    sd = slq(lambda v: H @ v, 90, steps=25, probes=3, seed=5)
+    sd = slq(H, lanczos_steps=25, probes=3, seed=5)
     g = torch.Generator().manual_seed(5)
     signs = (torch.randint(0, 2, (90, 3), generator=g, dtype=torch.int8) * 2 - 1).to(F64)
     for k in range(3):
-        ref = lanczos_tridiag(lambda v: H @ v, signs[:, k], 25, keep_basis=False)
+        (ref,) = lanczos_tridiag(MatrixOperator(H), signs[:, k], 25)
         assert torch.allclose(sd.tridiagonals[k].alpha, ref.alpha, atol=1e-12)
         assert torch.allclose(sd.tridiagonals[k].beta, ref.beta, atol=1e-12)
     assert sd.hvps == 75
@@ -109,7 +109,7 @@ def trial(seed: int, probes: int, steps: int) -> tuple[SpectralDensity, float, t
     """SLQ of seed's known spectrum (random eigenvectors), its rtol and its true counts."""
     lam, rtol = hard_spectrum(seed)
     H = symmetric(lam, 1000 + seed)
-    sd = slq(lambda v: H @ v, lam.numel(), probes=probes, steps=steps, seed=seed)
+    sd = slq(H, probes=probes, lanczos_steps=steps, seed=seed)
     return sd, rtol, counts(lam, rtol)
 
 
@@ -127,10 +127,10 @@ def test_inertia_bars_cover_the_truth_in_95_percent_of_seeded_trials():
     assert rate >= 0.95, [(s, str(e), t) for s, e, t in estimates if not e.covers(*t)]
     # … and the bars are informative: tight where the spectrum has a gap around zero …
     gapped = [e for s, e, _ in estimates if s % 4 == 3]
-    assert max(e.pos.quadrature for e in gapped) < 1.0  # < one eigenvalue of quadrature slack
-    assert max(e.minimum_ratio_err for e in gapped) < 0.1  # 1.96·√(½/240): sampling only
+    assert max(e.quadrature[2] for e in gapped) < 1.0  # < one eigenvalue of quadrature slack
+    assert max(e.inertia.minimum_ratio_err for e in gapped) < 0.1  # 1.96·√(½/240): sampling only
     # … and well inside [0, 1] on the hard ones
-    assert sum(e.minimum_ratio_err for _, e, _ in estimates) / len(estimates) < 0.35
+    assert sum(e.inertia.minimum_ratio_err for _, e, _ in estimates) / len(estimates) < 0.35
 
 
 def test_student_t_bars_from_the_probe_spread_also_cover():
@@ -156,9 +156,9 @@ def test_the_coverage_test_can_fail_without_the_quadrature_allowance():
 def test_exact_when_lanczos_finds_an_invariant_subspace():
     lam = torch.cat([torch.full((30,), -2.0), torch.zeros(50), torch.full((40,), 1.0)]).to(F64)
     H = symmetric(lam, 7)
-    est = estimate_inertia(lambda v: H @ v, 120, probes=3, steps=20)
+    est = estimate_inertia(H, probes=3, lanczos_steps=20)
     assert est.hvps == 9  # three distinct eigenvalues: three steps a probe
-    assert est.neg.quadrature == est.zero.quadrature == est.pos.quadrature == 0
+    assert est.quadrature == (0, 0, 0)
     assert est.covers(30, 50, 40)
     assert est.scale == pytest.approx(2.0)
     assert est.threshold == pytest.approx(2e-6)
@@ -167,10 +167,10 @@ def test_exact_when_lanczos_finds_an_invariant_subspace():
 def test_atol_floor_and_tolerance_range():
     lam = torch.cat([torch.linspace(-1, -0.2, 40), torch.full((40,), 0.05), torch.ones(40)])
     H = symmetric(lam.to(F64), 2)
-    est = estimate_inertia(lambda v: H @ v, 120, atol=0.1, steps=40)
+    est = estimate_inertia(H, atol=0.1, lanczos_steps=40)
     assert est.threshold == est.threshold_range[0] == est.threshold_range[1] == 0.1
     assert est.covers(40, 40, 40)
-    assert est.n_zero == pytest.approx(40, abs=est.zero.error)
+    assert est.inertia.n_zero == pytest.approx(40, abs=est.inertia.error("zero"))
 
 
 # ============================================================================ SLQ density
@@ -178,8 +178,8 @@ def test_density_integrates_to_one_and_cdf_matches_a_dense_histogram():
     g = torch.Generator().manual_seed(0)
     lam = torch.cat([torch.randn(300, generator=g, dtype=F64), 4 + torch.rand(100, generator=g)])
     H = symmetric(lam.to(F64), 0)
-    sd = slq(lambda v: H @ v, 400, seed=1)  # defaults: 10 probes × 80 steps
-    assert (sd.probes, sd.steps, sd.hvps) == (10, 80, 800)
+    sd = slq(H, seed=1)  # defaults: 10 probes × 80 steps
+    assert (sd.probes, sd.lanczos_steps, sd.hvps) == (10, 80, 800)
     grid = torch.linspace(float(lam.min()) - 2, float(lam.max()) + 2, 4001, dtype=F64)
     assert float(torch.trapezoid(sd.density(grid), grid)) == pytest.approx(1.0, abs=1e-6)
     assert float(torch.trapezoid(sd.density(grid, sigma=0.05), grid)) == pytest.approx(1, abs=1e-6)
@@ -199,7 +199,7 @@ def test_density_on_an_objective_counts_its_products():
     x, y = torch.randn(20, 3), torch.randn(20, 2)
     obj = Objective(model, nn.MSELoss(), (x, y), dtype=F64)
     theta = obj.theta0
-    sd = slq(obj, theta, steps=12, probes=3, seed=2)
+    sd = slq(obj, theta, lanczos_steps=12, probes=3, seed=2)
     assert sd.hvps == 36 and sd.num_params == obj.num_params == 38
     dense = torch.linalg.eigvalsh(obj.hessian(theta))
     assert sd.scale <= float(dense.abs().max()) + 1e-12
@@ -215,8 +215,8 @@ def test_hutchinson_and_hutch_pp_match_the_exact_trace_within_their_errors():
     hits_h = hits_pp = 0
     err_h = err_pp = 0.0
     for seed in range(20):
-        h = hutchinson_trace(lambda v: H @ v, 200, products=60, seed=seed)
-        pp = hutch_pp_trace(lambda v: H @ v, 200, products=60, seed=seed)
+        h = hutchinson_trace(H, products=60, seed=seed)
+        pp = hutch_pp_trace(H, products=60, seed=seed)
         assert h.hvps == pp.hvps == 60
         hits_h += abs(h.value - exact) <= 3 * h.stderr
         hits_pp += abs(pp.value - exact) <= 3 * pp.stderr
@@ -230,7 +230,7 @@ def test_hutch_pp_is_exact_on_low_rank():
     g = torch.Generator().manual_seed(1)
     U = torch.randn(50, 3, generator=g, dtype=F64)
     H = U @ torch.diag(torch.tensor([3.0, -1.0, 2.0], dtype=F64)) @ U.T
-    est = hutch_pp_trace(lambda v: H @ v, 50, products=12)
+    est = hutch_pp_trace(H, products=12)
     assert est.value == pytest.approx(float(torch.trace(H)), rel=1e-10)
     assert est.stderr == pytest.approx(0.0, abs=1e-9)
 
@@ -254,46 +254,48 @@ def test_estimate_inertia_on_an_objective_covers_the_dense_counts():
     obj = Objective(model, nn.MSELoss(), (torch.randn(12, 4), torch.randn(12, 3)), dtype=F64)
     theta = obj.theta0
     exact = spectrum_from_matrix(obj.hessian(theta), eigenvectors=False)
-    est = estimate_inertia(obj, theta, steps=40, seed=3)
+    est = estimate_inertia(obj, theta, lanczos_steps=40, seed=3)
     assert est.hvps == 40
     assert est.covers(exact.inertia.n_neg, exact.inertia.n_zero, exact.inertia.n_pos)
     assert est.rtol == exact.rtol and est.atol == 0.0
     assert est.threshold == pytest.approx(exact.threshold, rel=1e-6)
     d = est.to_dict()
-    assert d["n_pos"]["value"] == est.n_pos and d["hvps"] == 40
-    assert d["index"] == pytest.approx(est.n_neg / obj.num_params)
+    assert d["inertia"]["n_pos"] == est.inertia.n_pos and d["hvps"] == 40
+    assert d["inertia"]["index"] == pytest.approx(est.inertia.n_neg / obj.num_params)
     text = str(est)
     assert "minimum ratio" in text and "n+=" in text and "40 HVPs" in text
-    assert str(slq(obj, theta, steps=5, probes=2)).startswith("SpectralDensity(n=83")
+    assert str(slq(obj, theta, lanczos_steps=5, probes=2)).startswith("SpectralDensity(n=83")
 
 
 # ============================================================================ bad input
 def test_bad_input_is_refused_with_what_to_do():
     H = torch.eye(5, dtype=F64)
-    mv = lambda v: H @ v  # noqa: E731
+    mv = MatrixOperator(H)
     cases = [
-        (lambda: slq(mv, 0), "dimension n"),
-        (lambda: slq(mv, 5.0), "dimension n"),
-        (lambda: slq("H", 5), "matvec callable"),
-        (lambda: slq(mv, 5, steps=0), "steps"),
-        (lambda: slq(mv, 5, probes=0), "probes"),
-        (lambda: slq(lambda v: v[:3], 5), "length 5"),
-        (lambda: slq(mv, 5).density([[0.0]]), "1-D"),
-        (lambda: slq(mv, 5).density([0.0], sigma=-1), "sigma"),
-        (lambda: slq(mv, 5).count(1.0, 0.0), "a ≤ b"),
-        (lambda: hutchinson_trace(mv, 5, products=1), "products"),
-        (lambda: hutch_pp_trace(mv, 5, products=3), "products"),
-        (lambda: estimate_inertia(mv, 5, confidence=1.0), "confidence"),
-        (lambda: estimate_inertia(mv, 5, rtol=2.0), "rtol"),
-        (lambda: estimate_inertia(mv, 5, variance="guess"), "variance"),
-        (lambda: estimate_inertia(mv, 5, variance="sample"), "more probes"),
-        (lambda: inertia_from_density(slq(mv, 5), rtol=-1.0), "rtol"),
+        (lambda: CallableOperator(lambda v: H @ v, 0), "dimension"),
+        (lambda: CallableOperator(lambda v: H @ v, 5.0), "dimension"),
+        (lambda: slq("H"), "operator"),
+        (lambda: slq(lambda v: H @ v), "CallableOperator"),
+        (lambda: slq(H, 5), "only for an Objective"),
+        (lambda: slq(mv, lanczos_steps=0), "steps"),
+        (lambda: slq(mv, probes=0), "probes"),
+        (lambda: slq(CallableOperator(lambda v: v[:3], 5)), "length 5"),
+        (lambda: slq(mv).density([[0.0]]), "1-D"),
+        (lambda: slq(mv).density([0.0], sigma=-1), "sigma"),
+        (lambda: slq(mv).count(1.0, 0.0), "a ≤ b"),
+        (lambda: hutchinson_trace(mv, products=1), "products"),
+        (lambda: hutch_pp_trace(mv, products=3), "products"),
+        (lambda: estimate_inertia(mv, confidence=1.0), "confidence"),
+        (lambda: estimate_inertia(mv, rtol=2.0), "rtol"),
+        (lambda: estimate_inertia(mv, variance="guess"), "variance"),
+        (lambda: estimate_inertia(mv, variance="sample"), "more probes"),
+        (lambda: inertia_from_density(slq(mv), rtol=-1.0), "rtol"),
     ]
     for call, words in cases:
         with pytest.raises(InvalidInputError, match=words):
             call()
     with pytest.raises(NonFiniteError, match="NaN"):
-        slq(lambda v: v * float("nan"), 5)
+        slq(CallableOperator(lambda v: v * float("nan"), 5))
     torch.manual_seed(0)
     obj = Objective(nn.Linear(2, 1), nn.MSELoss(), (torch.randn(4, 2), torch.randn(4, 1)))
     with pytest.raises(InvalidInputError, match="θ"):

@@ -96,7 +96,7 @@ def test_one_end_spectrum_uses_the_whole_scale_for_its_tolerance(method):
 def test_iterative_spectrum_says_how_accurate_it_is(mlp_obj):
     done = hessian_spectrum(mlp_obj, mlp_obj.theta0, k=1, method="lanczos", lanczos_tol=1e-6)
     cut = hessian_spectrum(
-        mlp_obj, mlp_obj.theta0, k=2, method="lanczos", lanczos_tol=1e-12, max_steps=4
+        mlp_obj, mlp_obj.theta0, k=2, method="lanczos", lanczos_tol=1e-12, lanczos_steps=4
     )
     assert done.converged and "max ‖Hv − λv‖" in str(done) and "NOT" not in str(done)
     assert not cut.converged and "NOT converged" in str(cut)

@@ -28,15 +28,6 @@ from saddlescope.critical import (
     find_critical_point,
     gradient_flatness,
 )
-from saddlescope.density import (
-    InertiaEstimate,
-    SpectralDensity,
-    TraceEstimate,
-    estimate_inertia,
-    hutch_pp_trace,
-    hutchinson_trace,
-    slq,
-)
 from saddlescope.errors import (
     HessianTooLargeError,
     InvalidInputError,
@@ -52,6 +43,8 @@ from saddlescope.escape import (
     curvature_step,
     escape_saddle,
 )
+from saddlescope.inertia import InertiaEstimate, estimate_inertia, inertia_from_density
+from saddlescope.lanczos import LanczosResult, lanczos
 from saddlescope.landscape import (
     Line,
     Plane,
@@ -80,8 +73,10 @@ from saddlescope.operators import (
     Operator,
     as_operator,
 )
+from saddlescope.slq import SpectralDensity, slq
 from saddlescope.spectrum import Spectrum, hessian_spectrum, spectrum_from_matrix
 from saddlescope.tolerance import Inertia, Tolerance, default_grad_tol, default_rtol
+from saddlescope.trace import TraceEstimate, hutch_pp_trace, hutchinson_trace
 
 __version__ = "0.1.0"
 
@@ -98,6 +93,7 @@ __all__ = [
     "Inertia",
     "InertiaEstimate",
     "InvalidInputError",
+    "LanczosResult",
     "LiftReport",
     "Line",
     "MatrixOperator",
@@ -128,6 +124,8 @@ __all__ = [
     "hessian_spectrum",
     "hutch_pp_trace",
     "hutchinson_trace",
+    "inertia_from_density",
+    "lanczos",
     "lift_experiment",
     "line",
     "plane",

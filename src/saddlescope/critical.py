@@ -39,8 +39,8 @@ from scipy.sparse.linalg import minres
 from torch import Tensor
 
 from saddlescope.checks import check_choice, check_positive
-from saddlescope.density import InertiaEstimate, estimate_inertia
 from saddlescope.errors import InvalidInputError, NonFiniteError
+from saddlescope.inertia import InertiaEstimate, estimate_inertia
 from saddlescope.objective import Objective
 from saddlescope.spectrum import Spectrum, hessian_spectrum
 from saddlescope.tolerance import (
@@ -175,10 +175,10 @@ class CriticalPoint:
             f"  {self.spectrum}",
         ]
         if self.is_estimate and self.inertia_estimate is not None:
-            est = self.inertia_estimate
+            est, bars = self.inertia_estimate, self.inertia_estimate.inertia
             lines.append(
-                f"  index ≈ {est.index:.4g} ± {est.index_err:.2g}, minimum ratio ≈ "
-                f"{est.minimum_ratio:.4g} ± {est.minimum_ratio_err:.2g} (SLQ estimate, "
+                f"  index ≈ {bars.index:.4g} ± {bars.index_err:.2g}, minimum ratio ≈ "
+                f"{bars.minimum_ratio:.4g} ± {bars.minimum_ratio_err:.2g} (SLQ estimate, "
                 f"{100 * est.confidence:g} % bars, {est.hvps} HVPs)"
             )
         elif self.index is not None:

@@ -93,16 +93,30 @@ class HessianOperator:
         self.device = objective.device
         self.memory_budget = objective.memory_budget
         self.num_products = 0
-        batches = objective.batches
-        # the first batch's graph is built first: it is always kept unless cache=False, and
-        # building it measures the graph size that decides how many of the others fit
-        self._pullbacks = [] if cache is False else [self._pullback(batches[0])]
-        if cache is None:
-            room = objective.memory_budget if budget is None else budget
-            self.cached_batches = batches_that_fit(objective, self.theta, room)
-        else:
-            self.cached_batches = len(batches) if cache else 0
-        self._pullbacks += [self._pullback(b) for b in batches[1 : self.cached_batches]]
+        self._cache, self._budget = cache, budget
+        self._built: tuple[list[Callable[[Tensor], Tensor]], int] | None = None
+
+    def _graphs(self) -> tuple[list[Callable[[Tensor], Tensor]], int]:
+        """The kept pullbacks and how many batches they cover, built at the first product."""
+        if self._built is None:
+            objective, cache = self.objective, self._cache
+            batches = objective.batches
+            # the first batch's graph is built first: it is always kept unless cache=False, and
+            # building it measures the graph size that decides how many of the others fit
+            pullbacks = [] if cache is False else [self._pullback(batches[0])]
+            if cache is None:
+                room = objective.memory_budget if self._budget is None else self._budget
+                count = batches_that_fit(objective, self.theta, room)
+            else:
+                count = len(batches) if cache else 0
+            pullbacks += [self._pullback(b) for b in batches[1:count]]
+            self._built = (pullbacks, count)
+        return self._built
+
+    @property
+    def cached_batches(self) -> int:
+        """How many batches keep their gradient graph between products."""
+        return self._graphs()[1]
 
     def _pullback(self, batch: Batch) -> Callable[[Tensor], Tensor]:
         """V ↦ H_b·V for one batch, through its gradient graph built once (n or n×k blocks).
@@ -148,8 +162,9 @@ class HessianOperator:
 
     def _pullbacks_iter(self) -> Iterator[tuple[float, Callable[[Tensor], Tensor]]]:
         batches = self.objective.batches
-        yield from zip((b.weight for b in batches), self._pullbacks)
-        for b in batches[self.cached_batches :]:
+        pullbacks, count = self._graphs()
+        yield from zip((b.weight for b in batches), pullbacks)
+        for b in batches[count:]:
             yield b.weight, self._pullback(b)
 
     def __matmul__(self, v: Tensor) -> Tensor:

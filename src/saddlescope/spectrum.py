@@ -1,23 +1,25 @@
-"""Eigenvalues of the Hessian, and their signs at a stated tolerance.
+"""Eigenvalues of the Hessian (or any symmetric operator), and their signs at a tolerance.
 
-Two paths, one result type (:class:`Spectrum`):
+Three methods, one result type (:class:`Spectrum`), picked from a table by ``method=``:
 
 * **dense** — ``torch.linalg.eigh`` (or ``eigvalsh`` when no vectors are wanted) of the full
-  Hessian, when it fits the objective's memory budget: every eigenvalue, hence exact counts
-  n₊, n₋, n₀, the index n₋/n and the minimum ratio n₊/n.
-* **lanczos** — the k extreme eigenpairs by saddlescope's torch Lanczos (full
+  matrix, when it fits the memory budget: every eigenvalue, hence the exact :class:`Inertia`
+  (n₋, n₀, n₊), the index n₋/n and the minimum ratio n₊/n.
+* **lanczos** — the k extreme eigenpairs by :func:`~saddlescope.lanczos.lanczos` (full
   reorthogonalisation, stopped when each eigenvalue reaches a relative accuracy; runs on the
-  objective's device): Hessian-vector products only, for models whose Hessian does not fit.
-  Each pair comes with its residual ‖Hv − λv‖ and its eigenvalue error estimate;
-* **arpack** — the same by SciPy's ``eigsh`` (implicitly restarted Lanczos) on the Hessian as a
-  ``LinearOperator``, the reference, with measured residuals.
+  operator's device): products only, for models whose Hessian does not fit. Each pair comes
+  with its residual ‖Hv − λv‖ and its eigenvalue error estimate. A partial spectrum has no
+  inertia (``spectrum.inertia is None``): k extremes cannot count the rest.
+* **arpack** — the same by SciPy's ``eigsh`` (implicitly restarted Lanczos), the reference,
+  with measured residuals.
 
-"Zero" always means |λ| ≤ tol with tol = max(atol, rtol·max|λ|); the tolerance travels with the
-result. Default rtol by dtype: float64 1e-6, float32 1e-3, half precision 1e-2.
+"Zero" always means |λ| ≤ threshold = max(atol, rtol·max|λ|) (see :mod:`saddlescope.tolerance`);
+rtol and atol travel with the result.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -26,12 +28,18 @@ import torch
 from scipy.sparse.linalg import ArpackNoConvergence, eigsh
 from torch import Tensor
 
-from saddlescope.checks import check_choice, check_positive
-from saddlescope.errors import HessianTooLargeError, InvalidInputError, SaddlescopeError
-from saddlescope.lanczos import extreme_indices, lanczos_eigs
-from saddlescope.objective import Objective
-from saddlescope.operators import HessianLinearOperator
-from saddlescope.tolerance import Inertia, Tolerance
+from saddlescope.checks import check_choice, check_int, check_positive
+from saddlescope.errors import HessianTooLargeError, SaddlescopeError
+from saddlescope.lanczos import extreme_indices, lanczos
+from saddlescope.operators import (
+    DEFAULT_MEMORY_BUDGET,
+    HessianLinearOperator,
+    HessianOperator,
+    Operator,
+    as_operator,
+    dense_matrix,
+)
+from saddlescope.tolerance import LANCZOS_TOL, Inertia, Tolerance
 
 __all__ = ["Spectrum", "hessian_spectrum", "spectrum_from_matrix"]
 
@@ -85,13 +93,16 @@ class Spectrum:
 
     @property
     def min(self) -> float:
+        """The smallest eigenvalue held."""
         return float(self.eigenvalues[0])
 
     @property
     def max(self) -> float:
+        """The largest eigenvalue held."""
         return float(self.eigenvalues[-1])
 
     def to_dict(self) -> dict[str, Any]:
+        """Everything but the eigenvectors, as plain Python values."""
         return {
             "method": self.method,
             "which": self.which,
@@ -128,13 +139,20 @@ def spectrum_from_matrix(
     H: Tensor,
     *,
     rtol: float | None = None,
-    atol: float = 0.0,
+    atol: float | None = None,
     eigenvectors: bool = True,
     hvps: int = 0,
 ) -> Spectrum:
-    """The full spectrum of a symmetric matrix H (any source) as a :class:`Spectrum`."""
+    """The full spectrum of a symmetric matrix H (any source) as a :class:`Spectrum`.
+
+    Args:
+        H: a symmetric n×n tensor.
+        rtol: the zero band relative to max|λ| (default by H's dtype).
+        atol: the zero band's absolute floor (default 0).
+        eigenvectors: also compute the eigenvectors (``eigh``; else ``eigvalsh``).
+        hvps: the products it took to build H, recorded in the result.
+    """
     tol = Tolerance.resolve(H.dtype, rtol=rtol, atol=atol)
-    rtol, atol = tol.rtol, tol.atol
     if eigenvectors:
         values, vectors = torch.linalg.eigh(H)
     else:
@@ -145,45 +163,74 @@ def spectrum_from_matrix(
         num_params=H.shape[0],
         method="dense",
         hvps=hvps,
-        rtol=rtol,
-        atol=atol,
+        rtol=tol.rtol,
+        atol=tol.atol,
     )
 
 
+@dataclass(frozen=True)
+class _Request:
+    """What a spectrum method is asked for (validated)."""
+
+    op: Operator
+    k: int | None  # per end; None: every eigenvalue
+    which: Which
+    eigenvectors: bool
+    tolerance: Tolerance
+    lanczos_tol: float
+    lanczos_bound: Literal["residual", "gap"]
+    lanczos_steps: int | None
+    max_restarts: int | None
+    seed: int
+
+    @property
+    def per_end(self) -> int:
+        return DEFAULT_K if self.k is None else self.k
+
+
 def hessian_spectrum(
-    obj: Objective,
-    theta: Tensor,
+    source: Any,
+    theta: Tensor | None = None,
     *,
     k: int | None = None,
     which: Which = "both",
     method: Method = "auto",
     eigenvectors: bool = True,
     rtol: float | None = None,
-    atol: float = 0.0,
-    lanczos_tol: float = 1e-8,
+    atol: float | None = None,
+    lanczos_tol: float = LANCZOS_TOL,
     lanczos_bound: Literal["residual", "gap"] = "residual",
-    max_steps: int | None = None,
+    lanczos_steps: int | None = None,
     max_restarts: int | None = None,
     seed: int = 0,
 ) -> Spectrum:
     """Eigenvalues (and eigenvectors) of H(θ): all of them densely, or k extremes by Lanczos.
 
-    ``method="auto"`` takes the dense path when ``k`` is None and the dense Hessian fits the
-    objective's memory budget, and Lanczos otherwise (with k = 6 when not given). ``which``
-    picks the end for Lanczos: ``"largest"`` (algebraically), ``"smallest"`` (most negative) or
-    ``"both"`` (k from each end).
+    ``hessian_spectrum(obj, θ)`` for an :class:`~saddlescope.objective.Objective`;
+    ``hessian_spectrum(op)`` for any :class:`~saddlescope.operators.Operator` or square tensor.
+    An unlucky Lanczos start vector can leave the extreme eigenvalue unseen, the residual then
+    vouching for the next one (see :mod:`saddlescope.lanczos`): another ``seed`` checks.
 
-    * ``"lanczos"``: saddlescope's torch Lanczos (:func:`~saddlescope.lanczos.lanczos_eigs`, on
-      the objective's device), stopped after the first step at which every wanted pair has
-      r = ‖Hv − λv‖ ≤ lanczos_tol·|λ| (≤ lanczos_tol·rtol·max|λ| inside the zero band), so
-      an eigenvalue lies within r of each λ returned (``residuals``); with
-      ``lanczos_bound="gap"`` it stops when the eigenvalue error estimate min(r, r²/gap)
-      (``errors``, always reported) meets the same test — fewer products, trusting
-      the gap to the nearest other Ritz value. ``max_steps`` caps the basis. An unlucky
-      start vector can leave the extreme eigenvalue unseen, the residual then vouching for the
-      next one (see :mod:`saddlescope.lanczos`): another ``seed`` checks.
-    * ``"arpack"``: SciPy's ``eigsh`` (ARPACK) on the ``LinearOperator``, the reference;
-      ``lanczos_tol`` is then ARPACK's relative tolerance and ``max_restarts`` its restarts.
+    Args:
+        source: an Objective (with ``theta``), an operator, or a symmetric matrix.
+        theta: the parameters, for an Objective only.
+        k: eigenpairs per end by Lanczos; None (default) asks for every eigenvalue.
+        which: the end(s) for a partial spectrum: "largest" (algebraically), "smallest"
+            (most negative) or "both" (k from each end).
+        method: "auto" (dense when ``k`` is None and H fits the memory budget, else Lanczos
+            with k = 6), "dense", "lanczos" or "arpack" (SciPy's ``eigsh``, the reference).
+        eigenvectors: keep the eigenvectors (needed for escape directions and probes).
+        rtol: the zero band relative to max|λ| (default by dtype).
+        atol: the zero band's absolute floor (default 0).
+        lanczos_tol: Lanczos stops after the first step at which every wanted pair has
+            r = ‖Hv − λv‖ ≤ lanczos_tol·|λ| (≤ lanczos_tol·rtol·max|λ| inside the zero band);
+            ARPACK's relative tolerance for "arpack".
+        lanczos_bound: "residual" (the test above: an eigenvalue within r of each λ returned)
+            or "gap" (the error estimate min(r, r²/gap) meets it: fewer products, trusting the
+            gap to the nearest other Ritz value).
+        lanczos_steps: the largest Lanczos basis (default min(n, max(20·k, 100))).
+        max_restarts: ARPACK's restarts ("arpack" only; default SciPy's).
+        seed: seeds the start vector.
 
     >>> from saddlescope import hessian_spectrum, toy
     >>> obj = toy.worked_example_objective()
@@ -193,91 +240,97 @@ def hessian_spectrum(
     check_choice("method", method, ("auto", "dense", "lanczos", "arpack"))
     check_choice("which", which, ("both", "smallest", "largest"))
     check_choice("lanczos_bound", lanczos_bound, ("residual", "gap"))
-    tol = Tolerance.resolve(obj.dtype, rtol=rtol, atol=atol)
-    rtol, atol = tol.rtol, tol.atol
-    theta = obj.check_theta(theta)
-    n = obj.num_params
-    if k is not None and (not isinstance(k, int) or isinstance(k, bool) or k < 1):
-        raise InvalidInputError(f"k must be a positive integer (eigenpairs per end), got {k!r}")
-
-    if method == "auto":
-        try:
-            obj.check_dense_fits()
-            fits = True
-        except HessianTooLargeError:
-            fits = False
-        method = "dense" if (k is None and fits) else "lanczos"
-    per_end = k if k is not None else DEFAULT_K
-    ends = 2 if which == "both" else 1
-    if method in ("lanczos", "arpack") and per_end * ends >= n - 1:
-        obj.check_dense_fits()  # ARPACK needs k < n - 1; so small a problem is dense anyway
-        method = "dense_select"
-
-    if method in ("dense", "dense_select"):
-        full = spectrum_from_matrix(
-            obj.hessian(theta), rtol=rtol, atol=atol, eigenvectors=eigenvectors, hvps=n
-        )
-        if k is None:
-            return full
-        return _select(full, per_end, which)
-    if method == "lanczos":
-        return _torch_lanczos(
-            obj,
-            theta,
-            per_end,
-            which,
-            eigenvectors,
-            rtol,
-            atol,
-            tol=lanczos_tol,
-            bound=lanczos_bound,
-            max_steps=max_steps,
-            seed=seed,
-        )
-    return _arpack(
-        obj, theta, per_end, which, eigenvectors, rtol, atol, lanczos_tol, max_restarts, seed
-    )
-
-
-def _torch_lanczos(
-    obj: Objective,
-    theta: Tensor,
-    k: int,
-    which: Which,
-    want_vectors: bool,
-    rtol: float,
-    atol: float,
-    *,
-    tol: float,
-    bound: Literal["residual", "gap"],
-    max_steps: int | None,
-    seed: int,
-) -> Spectrum:
-    op = obj.hessian_operator(theta)
-    res = lanczos_eigs(
-        lambda v: op @ v,
-        obj.num_params,
-        k,
+    check_positive("lanczos_tol", lanczos_tol, allow_zero=True)
+    op = as_operator(source, theta)
+    request = _Request(
+        op=op,
+        k=None if k is None else check_int("k", k, 1),
         which=which,
-        tol=max(tol, 10 * torch.finfo(obj.dtype).eps),
-        floor=rtol,
-        bound=bound,
-        max_steps=max_steps,
-        seed=seed,
-        dtype=obj.dtype,
-        device=obj.device,
+        eigenvectors=bool(eigenvectors),
+        tolerance=Tolerance.resolve(op.dtype, rtol=rtol, atol=atol),
+        lanczos_tol=lanczos_tol,
+        lanczos_bound=lanczos_bound,
+        lanczos_steps=None
+        if lanczos_steps is None
+        else check_int("lanczos_steps", lanczos_steps, 1),
+        max_restarts=None if max_restarts is None else check_int("max_restarts", max_restarts, 1),
+        seed=check_int("seed", seed, 0),
+    )
+    return _METHODS[_resolve_method(request, method)](request)
+
+
+def _resolve_method(request: _Request, method: str) -> str:
+    """ "auto" → dense or lanczos; a partial request too large for Krylov → dense."""
+    op, n = request.op, request.op.shape[0]
+    if method == "auto":
+        method = "dense" if request.k is None and _dense_fits(op) else "lanczos"
+    ends = 2 if request.which == "both" else 1
+    if method in ("lanczos", "arpack") and request.per_end * ends >= n - 1:
+        _check_dense_fits(op)  # ARPACK needs k < n − 1; so small a problem is dense anyway
+        return "dense"
+    return method
+
+
+def _dense_fits(op: Operator) -> bool:
+    try:
+        _check_dense_fits(op)
+    except HessianTooLargeError:
+        return False
+    return True
+
+
+def _check_dense_fits(op: Operator) -> None:
+    if isinstance(op, HessianOperator):
+        op.objective.check_dense_fits()
+        return
+    n = op.shape[0]
+    need = n * n * torch.empty((), dtype=op.dtype).element_size()
+    budget = getattr(op, "memory_budget", DEFAULT_MEMORY_BUDGET)
+    if need > budget:
+        raise HessianTooLargeError(
+            f"a dense {n}×{n} matrix in {op.dtype} needs {need:,} bytes, over the memory budget "
+            f"of {budget:,}; use k=... for the extreme eigenvalues by Lanczos"
+        )
+
+
+def _dense(request: _Request) -> Spectrum:
+    op = request.op
+    _check_dense_fits(op)
+    n = op.shape[0]
+    full = spectrum_from_matrix(
+        dense_matrix(op),
+        rtol=request.tolerance.rtol,
+        atol=request.tolerance.atol,
+        eigenvectors=request.eigenvectors,
+        hvps=n,
+    )
+    return full if request.k is None else _select(full, request.k, request.which)
+
+
+def _lanczos(request: _Request) -> Spectrum:
+    op = request.op
+    before = op.num_products
+    res = lanczos(
+        op,
+        request.per_end,
+        which=request.which,
+        lanczos_tol=max(request.lanczos_tol, 10 * torch.finfo(op.dtype).eps),
+        floor=request.tolerance.rtol,
+        bound=request.lanczos_bound,
+        lanczos_steps=request.lanczos_steps,
+        seed=request.seed,
     )
     return Spectrum(
         eigenvalues=res.eigenvalues.to("cpu", torch.float64),
-        eigenvectors=res.eigenvectors if want_vectors else None,
-        num_params=obj.num_params,
+        eigenvectors=res.eigenvectors if request.eigenvectors else None,
+        num_params=op.shape[0],
         method="lanczos",
-        hvps=op.num_products,
-        rtol=rtol,
-        atol=atol,
+        hvps=op.num_products - before,
+        rtol=request.tolerance.rtol,
+        atol=request.tolerance.atol,
         residuals=res.residuals,
         errors=res.errors,
-        which=which,
+        which=request.which,
         scale=res.scale,
         converged=res.converged,
     )
@@ -301,44 +354,35 @@ def _select(full: Spectrum, k: int, which: Which) -> Spectrum:
     )
 
 
-def _arpack(
-    obj: Objective,
-    theta: Tensor,
-    k: int,
-    which: Which,
-    want_vectors: bool,
-    rtol: float,
-    atol: float,
-    lanczos_tol: float,
-    max_restarts: int | None,
-    seed: int,
-) -> Spectrum:
-    check_positive("lanczos_tol", lanczos_tol, allow_zero=True)
-    op = obj.linear_operator(theta)
-    n = obj.num_params
-    v0 = np.random.default_rng(seed).standard_normal(n).astype(op.dtype)
-    maxiter = None if max_restarts is None else max(1, int(max_restarts))
+def _arpack(request: _Request) -> Spectrum:
+    op = HessianLinearOperator(request.op)
+    before = op.num_products
+    n, k = op.shape[0], request.per_end
+    v0 = np.random.default_rng(request.seed).standard_normal(n).astype(op.dtype)
+    maxiter = request.max_restarts
     ends = {"both": ("BE", 2 * k), "smallest": ("SA", k), "largest": ("LA", k)}
-    mode, count = ends[which]
-    w, V = _eigsh(op, count, mode, lanczos_tol, v0, maxiter)
+    mode, count = ends[request.which]
+    w, V = _eigsh(op, count, mode, request.lanczos_tol, v0, maxiter)
     scale = float(np.abs(w).max())
-    if which != "both":  # the held end may not be the larger in magnitude: measure max|λ|
+    if request.which != "both":  # the held end may not be the larger in magnitude: measure max|λ|
         scale = max(scale, float(np.abs(_eigsh(op, 1, "LM", 1e-4, v0, maxiter)[0]).max()))
     order = np.argsort(w)
     w, V = w[order], V[:, order]
-    V_t = torch.from_numpy(np.ascontiguousarray(V)).to(device=obj.device, dtype=obj.dtype)
-    w_t = torch.from_numpy(w).to(device=obj.device, dtype=obj.dtype)
-    residuals = torch.linalg.vector_norm(op.op @ V_t - V_t * w_t, dim=0)
+    V_t = torch.from_numpy(np.ascontiguousarray(V)).to(
+        device=request.op.device, dtype=request.op.dtype
+    )
+    w_t = torch.from_numpy(w).to(device=request.op.device, dtype=request.op.dtype)
+    residuals = torch.linalg.vector_norm(request.op @ V_t - V_t * w_t, dim=0)
     return Spectrum(
         eigenvalues=torch.from_numpy(w.astype(np.float64)),
-        eigenvectors=V_t if want_vectors else None,
+        eigenvectors=V_t if request.eigenvectors else None,
         num_params=n,
         method="arpack",
-        hvps=op.num_products,
-        rtol=rtol,
-        atol=atol,
+        hvps=op.num_products - before,
+        rtol=request.tolerance.rtol,
+        atol=request.tolerance.atol,
         residuals=residuals.to("cpu", torch.float64),
-        which=which,
+        which=request.which,
         scale=scale,
     )
 
@@ -354,3 +398,10 @@ def _eigsh(
             f"Lanczos (ARPACK) did not converge for {k} eigenpairs ({which}) within "
             f"{maxiter or 'its default'} restarts: {err}; raise max_restarts or lanczos_tol"
         ) from None
+
+
+_METHODS: dict[str, Callable[[_Request], Spectrum]] = {
+    "dense": _dense,
+    "lanczos": _lanczos,
+    "arpack": _arpack,
+}
