@@ -19,15 +19,7 @@ Everything is a function of one flat parameter vector θ. Wrap a model, a loss a
 """
 
 from saddlescope import toy
-from saddlescope.critical import (
-    CriticalPoint,
-    CriticalPointSearch,
-    Probe,
-    SearchStep,
-    classify,
-    find_critical_point,
-    gradient_flatness,
-)
+from saddlescope.classify import CriticalPoint, Probe, classify, negative_curvature_direction
 from saddlescope.errors import (
     HessianTooLargeError,
     InvalidInputError,
@@ -72,6 +64,12 @@ from saddlescope.operators import (
     MatrixOperator,
     Operator,
     as_operator,
+)
+from saddlescope.search import (
+    CriticalPointSearch,
+    SearchStep,
+    find_critical_point,
+    gradient_flatness,
 )
 from saddlescope.slq import SpectralDensity, slq
 from saddlescope.spectrum import Spectrum, hessian_spectrum, spectrum_from_matrix
@@ -128,6 +126,7 @@ __all__ = [
     "lanczos",
     "lift_experiment",
     "line",
+    "negative_curvature_direction",
     "plane",
     "predicted_inertia",
     "random_direction",

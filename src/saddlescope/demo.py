@@ -15,9 +15,10 @@ from typing import Any
 import torch
 
 from saddlescope import toy
-from saddlescope.critical import CriticalPoint, CriticalPointSearch, classify, find_critical_point
+from saddlescope.classify import CriticalPoint, classify
 from saddlescope.errors import InvalidInputError
 from saddlescope.landscape import Plane, plane
+from saddlescope.search import CriticalPointSearch, find_critical_point
 
 __all__ = ["EscapeCheck", "WorkedExampleReport", "run_worked_example"]
 

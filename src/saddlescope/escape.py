@@ -30,7 +30,7 @@ import torch
 from torch import Tensor
 
 from saddlescope.checks import check_choice, check_positive
-from saddlescope.critical import _negative_direction
+from saddlescope.classify import negative_curvature_direction as _negative_direction
 from saddlescope.errors import HessianTooLargeError, InvalidInputError, NonFiniteError
 from saddlescope.objective import Objective
 from saddlescope.spectrum import Spectrum, hessian_spectrum

@@ -70,11 +70,12 @@ from torch import Tensor, nn
 from torch.func import functional_call, grad, vmap
 
 from saddlescope.checks import check_positive
-from saddlescope.critical import CriticalPoint, classify, find_critical_point
+from saddlescope.classify import CriticalPoint, classify
 from saddlescope.errors import InvalidInputError, SaddlescopeError
 from saddlescope.escape import curvature_step
 from saddlescope.objective import Objective
 from saddlescope.runtime import one_thread
+from saddlescope.search import find_critical_point
 from saddlescope.spectrum import Spectrum
 from saddlescope.tolerance import Tolerance
 

@@ -28,7 +28,7 @@ from torch import Tensor
 
 from saddlescope import plots, toy
 from saddlescope.checks import check_positive
-from saddlescope.critical import CriticalPoint, classify
+from saddlescope.classify import CriticalPoint, classify
 from saddlescope.errors import InvalidInputError
 from saddlescope.landscape import (
     eigen_pairs,

@@ -18,7 +18,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from saddlescope.critical import CriticalPoint
+from saddlescope.classify import CriticalPoint
 from saddlescope.errors import InvalidInputError
 from saddlescope.landscape import Line, Plane
 from saddlescope.spectrum import Spectrum

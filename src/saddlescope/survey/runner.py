@@ -15,12 +15,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from saddlescope.critical import classify, find_critical_point
+from saddlescope.classify import classify
 from saddlescope.data import Dataset, load_dataset
 from saddlescope.errors import InvalidInputError
 from saddlescope.models import mlp
 from saddlescope.objective import Objective
 from saddlescope.runtime import one_thread
+from saddlescope.search import find_critical_point
 from saddlescope.survey.config import DataConfig, RunSpec, TrainConfig
 from saddlescope.survey.record import SurveyRecord
 
