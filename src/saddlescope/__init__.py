@@ -44,13 +44,18 @@ from saddlescope.errors import (
     SaddlescopeError,
 )
 from saddlescope.escape import (
-    EscapeEvent,
     EscapeResult,
     EscapeStep,
-    SaddleEscape,
     compare_escapes,
     curvature_step,
     escape_saddle,
+    negative_curvature_direction,
+)
+from saddlescope.escape_options import (
+    CurvatureOptions,
+    GDOptions,
+    PerturbedGDOptions,
+    SaddleFreeNewtonOptions,
 )
 from saddlescope.landscape import (
     Line,
@@ -72,6 +77,7 @@ from saddlescope.lifting import (
     split_objective,
 )
 from saddlescope.objective import HessianLinearOperator, HessianOperator, Objective
+from saddlescope.saddle_escape import EscapeEvent, SaddleEscape
 from saddlescope.spectrum import Spectrum, hessian_spectrum, spectrum_from_matrix
 from saddlescope.tolerance import Inertia, Tolerance, default_grad_tol, default_rtol
 
@@ -80,9 +86,11 @@ __version__ = "0.1.0"
 __all__ = [
     "CriticalPoint",
     "CriticalPointSearch",
+    "CurvatureOptions",
     "EscapeEvent",
     "EscapeResult",
     "EscapeStep",
+    "GDOptions",
     "HessianLinearOperator",
     "HessianOperator",
     "HessianTooLargeError",
@@ -93,9 +101,11 @@ __all__ = [
     "Line",
     "NonFiniteError",
     "Objective",
+    "PerturbedGDOptions",
     "Plane",
     "Probe",
     "SaddleEscape",
+    "SaddleFreeNewtonOptions",
     "SaddlescopeError",
     "SearchStep",
     "SpectralDensity",
@@ -118,6 +128,7 @@ __all__ = [
     "hutchinson_trace",
     "lift_experiment",
     "line",
+    "negative_curvature_direction",
     "plane",
     "predicted_inertia",
     "random_direction",
