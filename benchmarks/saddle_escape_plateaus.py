@@ -50,7 +50,7 @@ def main() -> None:
         "deep linear 4-4-4-4 from N(0, 0.01²), to half the initial loss": (
             deep_linear,
             lambda start: 0.5 * start,
-            {"window": 10, "grad_tol": 1e-2},
+            {"window": 10, "stall_grad_norm": 1e-2},
         ),
     }
     for name, (make, target_of, options) in cases.items():

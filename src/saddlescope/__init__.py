@@ -19,7 +19,7 @@ Everything is a function of one flat parameter vector θ. Wrap a model, a loss a
 """
 
 from saddlescope import toy
-from saddlescope.classify import CriticalPoint, Probe, classify, negative_curvature_direction
+from saddlescope.classify import CriticalPoint, Probe, classify
 from saddlescope.errors import (
     HessianTooLargeError,
     InvalidInputError,
@@ -27,13 +27,18 @@ from saddlescope.errors import (
     SaddlescopeError,
 )
 from saddlescope.escape import (
-    EscapeEvent,
     EscapeResult,
     EscapeStep,
-    SaddleEscape,
     compare_escapes,
     curvature_step,
     escape_saddle,
+    negative_curvature_direction,
+)
+from saddlescope.escape_options import (
+    CurvatureOptions,
+    GDOptions,
+    PerturbedGDOptions,
+    SaddleFreeNewtonOptions,
 )
 from saddlescope.inertia import InertiaEstimate, estimate_inertia, inertia_from_density
 from saddlescope.lanczos import LanczosResult, lanczos
@@ -65,6 +70,7 @@ from saddlescope.operators import (
     Operator,
     as_operator,
 )
+from saddlescope.saddle_escape import EscapeEvent, SaddleEscape
 from saddlescope.search import (
     CriticalPointSearch,
     SearchStep,
@@ -82,9 +88,11 @@ __all__ = [
     "CallableOperator",
     "CriticalPoint",
     "CriticalPointSearch",
+    "CurvatureOptions",
     "EscapeEvent",
     "EscapeResult",
     "EscapeStep",
+    "GDOptions",
     "HessianLinearOperator",
     "HessianOperator",
     "HessianTooLargeError",
@@ -98,9 +106,11 @@ __all__ = [
     "NonFiniteError",
     "Objective",
     "Operator",
+    "PerturbedGDOptions",
     "Plane",
     "Probe",
     "SaddleEscape",
+    "SaddleFreeNewtonOptions",
     "SaddlescopeError",
     "SearchStep",
     "SpectralDensity",

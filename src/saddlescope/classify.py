@@ -24,12 +24,13 @@ from torch import Tensor
 
 from saddlescope.checks import check_positive
 from saddlescope.errors import InvalidInputError
+from saddlescope.escape import negative_curvature_direction
 from saddlescope.inertia import InertiaEstimate, estimate_inertia
 from saddlescope.objective import Objective
 from saddlescope.spectrum import Spectrum, hessian_spectrum
 from saddlescope.tolerance import Inertia, Tolerance
 
-__all__ = ["CriticalPoint", "Probe", "classify", "negative_curvature_direction"]
+__all__ = ["CriticalPoint", "Probe", "classify"]
 
 Kind = Literal["minimum", "maximum", "saddle", "degenerate", "not-critical"]
 DEFAULT_PROBE_RADII = (1e-4, 1e-3, 1e-2, 1e-1)
@@ -379,28 +380,6 @@ def classify(
         objective=obj.describe(),
         inertia_estimate=inertia,
     )
-
-
-def negative_curvature_direction(
-    spectrum: Spectrum, grad: Tensor
-) -> tuple[Tensor | None, float | None]:
-    """The way down: the unit eigenvector of the most negative eigenvalue, and that eigenvalue.
-
-    (None, None) unless the spectrum holds eigenvectors and an eigenvalue below −threshold.
-    The sign makes gᵀu ≤ 0 (against the gradient); at g = 0 the largest entry is positive.
-
-    Args:
-        spectrum: a spectrum holding its smallest eigenvalue (and eigenvectors).
-        grad: ∇L at the same θ.
-    """
-    if spectrum.eigenvectors is None or spectrum.min >= -spectrum.threshold:
-        return None, None
-    u = spectrum.eigenvectors[:, 0].clone()
-    u = u / torch.linalg.vector_norm(u)
-    dot = float(grad @ u)
-    if dot > 0 or (dot == 0 and float(u[u.abs().argmax()]) < 0):
-        u = -u  # against the gradient; at g = 0, a deterministic sign (largest entry positive)
-    return u, spectrum.min
 
 
 def _null_directions(spectrum: Spectrum, seed: int) -> Tensor | None:

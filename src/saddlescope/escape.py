@@ -1,154 +1,98 @@
 """Leaving saddles: the negative-curvature step and the baselines it is measured against.
 
 At a saddle θ′ with eigenpair (λ < 0, u), L(θ′ + t·u) ≈ L(θ′) + ½λt² < L(θ′) (MISSION §4). The
-methods, all from the same start and all counting HVPs and seconds:
+methods, all from the same start and all counting HVPs and seconds (their options:
+:mod:`saddlescope.escape_options`):
 
-* ``"curvature"`` (default): while the gradient is small (‖g‖ ≤ ``grad_threshold``), find the most
-  negative eigenpair (dense when it fits, else Lanczos); if λ < −tol, step along ±u (sign against
-  the gradient) with a line search on the actual loss that expands from t₀ = 1 while the loss
-  keeps falling and backtracks until it falls by at least ¼ of ½|λ|t²; otherwise, and whenever
-  the gradient is large, take a gradient step;
+* ``"curvature"`` (default): while the gradient is small (‖g‖ ≤ ``stall_grad_norm``), find the
+  most negative eigenpair (dense when it fits, else Lanczos); if λ < −threshold, step along ±u
+  (sign against the gradient) with a line search on the actual loss that expands from t₀ = 1
+  while the loss keeps falling and backtracks until it falls by at least ¼ of ½|λ|t²; otherwise,
+  and whenever the gradient is large, take a gradient step;
 * ``"perturbed-gd"`` (Jin et al., 2017): gradient descent that adds a uniform perturbation of
-  radius ``radius`` when ‖g‖ ≤ ``grad_threshold``, at most once every ``wait`` steps;
+  radius ``radius`` when ‖g‖ ≤ ``stall_grad_norm``, at most once every ``wait`` steps;
 * ``"saddle-free-newton"`` (Dauphin et al., 2014): θ ← θ − α|H|⁻¹g with |H| = U|Λ|Uᵀ (eigenvalues
   floored at ``damping``·max|λ|), dense when it fits, else in the Lanczos subspace of the k
   extreme eigenpairs with a gradient step in its complement; α by backtracking;
 * ``"gd"``: plain gradient descent, the baseline.
 
-Gradient steps use ``lr`` (default 0.5/λ_max at the start, one Lanczos or dense estimate).
+Each method is one function that proposes the next θ from the walk so far; :data:`ESCAPE_METHODS`
+and the table ``_METHODS`` pick one. Gradient steps use ``lr`` (default 0.5/λ_max at the start,
+one Lanczos or dense estimate).
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections import deque
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import torch
 from torch import Tensor
 
-from saddlescope.checks import check_choice, check_positive
-from saddlescope.classify import negative_curvature_direction as _negative_direction
+from saddlescope.checks import check_choice, check_int, check_positive
 from saddlescope.errors import HessianTooLargeError, InvalidInputError, NonFiniteError
+from saddlescope.escape_options import (
+    CurvatureOptions,
+    GDOptions,
+    MethodOptions,
+    PerturbedGDOptions,
+    SaddleFreeNewtonOptions,
+)
+from saddlescope.escape_results import EscapeResult, EscapeStep
 from saddlescope.objective import Objective
 from saddlescope.spectrum import Spectrum, hessian_spectrum
 
 __all__ = [
     "ESCAPE_METHODS",
-    "EscapeEvent",
     "EscapeResult",
     "EscapeStep",
-    "SaddleEscape",
     "compare_escapes",
     "curvature_step",
     "escape_saddle",
+    "extreme_eigenpair",
+    "negative_curvature_direction",
+    "way_down",
 ]
 
-ESCAPE_METHODS = ("curvature", "perturbed-gd", "saddle-free-newton", "gd")
 Method = Literal["curvature", "perturbed-gd", "saddle-free-newton", "gd"]
 
 
-@dataclass(frozen=True)
-class EscapeStep:
-    """The state after one step: loss, ‖g‖, what was done, cumulative HVPs and seconds."""
+# ------------------------------------------------------------------- the negative-curvature step
+def negative_curvature_direction(
+    spectrum: Spectrum, grad: Tensor
+) -> tuple[Tensor | None, float | None]:
+    """The unit eigenvector of the most negative eigenvalue, if it is below −threshold.
 
-    step: int
-    loss: float
-    grad_norm: float
-    action: str  # "start", "curvature", "gradient", "perturb", "newton"
-    hvps: int
-    seconds: float
+    Signed so that gᵀu ≤ 0 (the step goes against the gradient too); at gᵀu = 0 the sign is
+    fixed by making the entry of largest magnitude positive, so the result is deterministic.
 
+    Args:
+        spectrum: a spectrum holding the most negative eigenpair first (ascending eigenvalues,
+            with eigenvectors), e.g. ``which="smallest"`` or a complete one.
+        grad: the gradient at the same θ (flat).
 
-@dataclass(frozen=True, eq=False)
-class EscapeResult:
-    """The path of an escape. ``steps_to_target`` is the first step with loss ≤ target_loss."""
+    Returns:
+        (u, λ_min), or (None, None) when there are no eigenvectors or no eigenvalue is below
+        −``spectrum.threshold``.
 
-    method: str
-    theta: Tensor
-    path: tuple[EscapeStep, ...]
-    target_loss: float | None
-    steps_to_target: int | None
-    lr: float
-
-    @property
-    def loss(self) -> float:
-        return self.path[-1].loss
-
-    @property
-    def reached(self) -> bool:
-        return self.steps_to_target is not None
-
-    @property
-    def hvps(self) -> int:
-        return self.path[-1].hvps
-
-    @property
-    def seconds(self) -> float:
-        return self.path[-1].seconds
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "method": self.method,
-            "reached": self.reached,
-            "steps_to_target": self.steps_to_target,
-            "target_loss": self.target_loss,
-            "loss": self.loss,
-            "hvps": self.hvps,
-            "seconds": self.seconds,
-            "lr": self.lr,
-            "theta": self.theta.tolist(),
-            "path": [s.__dict__ for s in self.path],
-        }
-
-    def __str__(self) -> str:
-        reach = (
-            f"reached loss ≤ {self.target_loss:.3g} in {self.steps_to_target} steps"
-            if self.reached
-            else f"did not reach {self.target_loss:.3g} in {len(self.path) - 1} steps"
-            if self.target_loss is not None
-            else f"{len(self.path) - 1} steps"
-        )
-        return (
-            f"{self.method}: {reach}; loss {self.path[0].loss:.6g} → {self.loss:.6g}, "
-            f"{self.hvps} HVPs, {self.seconds:.3g} s"
-        )
-
-
-def _extreme(
-    obj: Objective, theta: Tensor, which: str, seed: int, rtol: float | None = None
-) -> Spectrum:
-    """The most negative or most positive eigenpair, dense when it fits (cheap for small n)."""
-    try:
-        obj.check_dense_fits()
-        method = "dense" if obj.num_params <= 2048 else "lanczos"
-    except HessianTooLargeError:
-        method = "lanczos"
-    return hessian_spectrum(obj, theta, k=1, which=which, method=method, rtol=rtol, seed=seed)  # type: ignore[arg-type]
-
-
-def _way_down(
-    obj: Objective,
-    theta: Tensor,
-    g: Tensor,
-    loss: float,
-    rtol: float | None,
-    seed: int,
-    low: Spectrum | None = None,
-) -> tuple[Tensor | None, float, Spectrum]:
-    """(θ after the negative-curvature step or None, its loss, the smallest-end spectrum).
-
-    ``low``: a spectrum at θ already holding its most negative pair first (not recomputed).
+    >>> from saddlescope import hessian_spectrum, toy
+    >>> obj = toy.worked_example_objective()
+    >>> spec = hessian_spectrum(obj, torch.zeros(2, dtype=torch.float64))
+    >>> u, lam = negative_curvature_direction(spec, torch.zeros(2, dtype=torch.float64))
+    >>> [round(x, 4) for x in u.tolist()], lam
+    ([0.7071, 0.7071], -2.0)
     """
-    if low is None:
-        low = _extreme(obj, theta, "smallest", seed, rtol)
-    u, curvature = _negative_direction(low, g)
-    if u is None or curvature is None:
-        return None, loss, low
-    new, f, _ = curvature_step(obj, theta, u, curvature, loss)
-    return (new, f, low) if f < loss else (None, loss, low)
+    if spectrum.eigenvectors is None or spectrum.min >= -spectrum.threshold:
+        return None, None
+    u = spectrum.eigenvectors[:, 0].clone()
+    u = u / torch.linalg.vector_norm(u)
+    dot = float(grad @ u)
+    if dot > 0 or (dot == 0 and float(u[u.abs().argmax()]) < 0):
+        u = -u  # against the gradient; at g = 0, a deterministic sign (largest entry positive)
+    return u, spectrum.min
 
 
 def curvature_step(
@@ -164,8 +108,19 @@ def curvature_step(
     """Line search along a negative-curvature direction u (λ = ``curvature`` < 0).
 
     Starts at t = 1, doubles t while the loss keeps falling, halves it until the actual decrease
-    is at least ¼·½|λ|t². Returns (new θ, its loss, loss evaluations); θ unchanged if no step
-    passes.
+    is at least ¼·½|λ|t² (the quadratic model's decrease ½|λ|t², a quarter of it).
+
+    Args:
+        obj: the objective.
+        theta: the point to step from (flat).
+        direction: the unit direction u to step along (flat, same size as θ).
+        curvature: the curvature λ = uᵀHu < 0 along u.
+        loss: L(θ), known already.
+        max_expand: the most doublings of t while the loss keeps falling.
+        min_step: the smallest t tried while backtracking.
+
+    Returns:
+        (new θ, its loss, loss evaluations); θ and ``loss`` unchanged if no step passes.
     """
     evals = 0
 
@@ -193,99 +148,125 @@ def curvature_step(
     return theta, loss, evals
 
 
-def escape_saddle(
+def extreme_eigenpair(
+    obj: Objective, theta: Tensor, which: str, seed: int, rtol: float | None = None
+) -> Spectrum:
+    """The extreme eigenpair(s) at one or both ends, dense when it fits (cheap for small n).
+
+    Args:
+        obj: the objective.
+        theta: where (flat).
+        which: "smallest", "largest" or "both".
+        seed: the Lanczos start vector's seed.
+        rtol: the eigenvalue zero band (default for the dtype when None).
+
+    Returns:
+        A spectrum with k = 1 eigenpair per end asked for.
+    """
+    try:
+        obj.check_dense_fits()
+        method = "dense" if obj.num_params <= 2048 else "lanczos"
+    except HessianTooLargeError:
+        method = "lanczos"
+    return hessian_spectrum(obj, theta, k=1, which=which, method=method, rtol=rtol, seed=seed)  # type: ignore[arg-type]
+
+
+def way_down(
     obj: Objective,
     theta: Tensor,
-    *,
-    method: Method = "curvature",
-    target_loss: float | None = None,
-    decrease: float | None = None,
-    max_steps: int = 1000,
-    lr: float | None = None,
-    grad_threshold: float = 1e-3,
-    radius: float = 1e-2,
-    wait: int = 10,
-    damping: float = 1e-3,
-    k: int = 10,
-    rtol: float | None = None,
-    seed: int = 0,
-) -> EscapeResult:
-    """Leave the saddle at θ by ``method``; stop at ``target_loss`` (or L(θ) − ``decrease``).
+    grad: Tensor,
+    loss: float,
+    rtol: float | None,
+    seed: int,
+    low: Spectrum | None = None,
+) -> tuple[Tensor | None, float, Spectrum]:
+    """The negative-curvature step from θ, if there is one that lowers the loss.
 
-    Returns the whole path (loss, ‖g‖, action, cumulative HVPs and seconds per step).
+    Args:
+        obj: the objective.
+        theta: where (flat).
+        grad: ∇L(θ).
+        loss: L(θ).
+        rtol: the eigenvalue zero band (default for the dtype when None).
+        seed: the Lanczos start vector's seed.
+        low: a spectrum at θ already holding its most negative pair first (not recomputed).
 
-    >>> from saddlescope import escape_saddle, toy
-    >>> obj = toy.worked_example_objective()
-    >>> res = escape_saddle(obj, torch.tensor([1e-6, 0.0]), target_loss=1e-8)
-    >>> res.reached, res.steps_to_target < 20
-    (True, True)
+    Returns:
+        (θ after the step or None, its loss (``loss`` when None), the smallest-end spectrum).
     """
-    check_choice("method", method, ESCAPE_METHODS)
-    check_positive("grad_threshold", grad_threshold)
-    check_positive("radius", radius)
-    check_positive("damping", damping)
-    if not isinstance(max_steps, int) or max_steps < 0:
-        raise InvalidInputError(f"max_steps must be a non-negative integer, got {max_steps!r}")
-    if not isinstance(wait, int) or wait < 1:
-        raise InvalidInputError(f"wait must be a positive integer, got {wait!r}")
-    if target_loss is not None and decrease is not None:
-        raise InvalidInputError("give target_loss or decrease, not both")
-    theta = obj.check_theta(theta).clone()
-    start = time.perf_counter()
-    loss_t, g = obj.loss_and_grad(theta)
-    loss = float(loss_t)
-    if decrease is not None:
-        target_loss = loss - check_positive("decrease", decrease)
-    hvps = 0
-    start_low = None  # the start's spectrum, when step 1 can reuse it for its negative end
-    if lr is None:
-        # where step 1 will look for negative curvature too: one computation for both ends
-        flat = method == "curvature" and float(g.norm()) <= grad_threshold
-        ends = _extreme(obj, theta, "both" if flat else "largest", seed, rtol)
-        hvps += ends.hvps
-        lr = 0.5 / max(ends.scale or abs(ends.max), 1e-12)  # 0.5 / max|λ|
-        start_low = ends if flat else None
-    check_positive("lr", lr)
-    gen = torch.Generator().manual_seed(seed)
-    path = [EscapeStep(0, loss, float(g.norm()), "start", hvps, time.perf_counter() - start)]
-    reached = 0 if target_loss is not None and loss <= target_loss else None
-    last_perturb = -wait
-    for step in range(1, max_steps + 1):
-        if reached is not None:
-            break
-        gnorm = float(g.norm())
-        action = "gradient"
-        new = theta - lr * g
-        if method == "curvature" and gnorm <= grad_threshold:
-            known = start_low if step == 1 else None
-            cand, _, low = _way_down(obj, theta, g, loss, rtol, seed + step, known)
-            hvps += 0 if known is not None else low.hvps
-            if cand is not None:
-                new, action = cand, "curvature"
-        elif method == "perturbed-gd" and gnorm <= grad_threshold and step - last_perturb >= wait:
-            xi = torch.randn(obj.num_params, generator=gen, dtype=torch.float64)
-            scale = radius * float(torch.rand((), generator=gen, dtype=torch.float64)) ** (
-                1 / obj.num_params
-            )
-            new = theta + (scale * xi / xi.norm()).to(theta)
-            action, last_perturb = "perturb", step
-        elif method == "saddle-free-newton":
-            p, used = _saddle_free_direction(obj, theta, g, damping, k, lr, seed + step)
-            hvps += used
-            alpha, f = 1.0, float(obj.losses((theta + p)[None])[0])
-            while f > loss and alpha > 1e-8:
-                alpha *= 0.5
-                f = float(obj.losses((theta + alpha * p)[None])[0])
-            new, action = theta + alpha * p, "newton"
-        theta = new
-        loss_t, g = obj.loss_and_grad(theta)
-        loss = float(loss_t)
-        path.append(
-            EscapeStep(step, loss, float(g.norm()), action, hvps, time.perf_counter() - start)
-        )
-        if target_loss is not None and loss <= target_loss:
-            reached = step
-    return EscapeResult(method, theta.detach(), tuple(path), target_loss, reached, lr)
+    if low is None:
+        low = extreme_eigenpair(obj, theta, "smallest", seed, rtol)
+    u, curvature = negative_curvature_direction(low, grad)
+    if u is None or curvature is None:
+        return None, loss, low
+    new, f, _ = curvature_step(obj, theta, u, curvature, loss)
+    return (new, f, low) if f < loss else (None, loss, low)
+
+
+# ---------------------------------------------------------------------- one function per method
+@dataclass
+class _Walk:
+    """Where an escape stands, as each method's step function reads it (and what it carries)."""
+
+    obj: Objective
+    theta: Tensor
+    grad: Tensor
+    loss: float
+    lr: float
+    rtol: float | None
+    seed: int
+    gen: torch.Generator
+    start_low: Spectrum | None = None  # the start's negative end, when step 1 can reuse it
+    step: int = 0
+    last_perturb: int | None = None
+
+    @property
+    def grad_norm(self) -> float:
+        return float(self.grad.norm())
+
+    def gradient_step(self, hvps: int = 0) -> tuple[Tensor, str, int]:
+        return self.theta - self.lr * self.grad, "gradient", hvps
+
+
+_Proposal = tuple[Tensor, str, int]  # (the next θ, the action's name, HVPs it spent)
+
+
+def _gd(walk: _Walk, opts: GDOptions) -> _Proposal:
+    return walk.gradient_step()
+
+
+def _curvature(walk: _Walk, opts: CurvatureOptions) -> _Proposal:
+    if walk.grad_norm > opts.stall_grad_norm:
+        return walk.gradient_step()
+    known = walk.start_low if walk.step == 1 else None
+    cand, _, low = way_down(
+        walk.obj, walk.theta, walk.grad, walk.loss, walk.rtol, walk.seed + walk.step, known
+    )
+    used = 0 if known is not None else low.hvps
+    return walk.gradient_step(used) if cand is None else (cand, "curvature", used)
+
+
+def _perturbed_gd(walk: _Walk, opts: PerturbedGDOptions) -> _Proposal:
+    waited = walk.last_perturb is None or walk.step - walk.last_perturb >= opts.wait
+    if walk.grad_norm > opts.stall_grad_norm or not waited:
+        return walk.gradient_step()
+    n = walk.obj.num_params
+    xi = torch.randn(n, generator=walk.gen, dtype=torch.float64)
+    scale = opts.radius * float(torch.rand((), generator=walk.gen, dtype=torch.float64)) ** (1 / n)
+    walk.last_perturb = walk.step
+    return walk.theta + (scale * xi / xi.norm()).to(walk.theta), "perturb", 0
+
+
+def _saddle_free_newton(walk: _Walk, opts: SaddleFreeNewtonOptions) -> _Proposal:
+    obj, theta = walk.obj, walk.theta
+    p, used = _saddle_free_direction(
+        obj, theta, walk.grad, opts.damping, opts.k, walk.lr, walk.seed + walk.step
+    )
+    alpha, f = 1.0, float(obj.losses((theta + p)[None])[0])
+    while f > walk.loss and alpha > 1e-8:
+        alpha *= 0.5
+        f = float(obj.losses((theta + alpha * p)[None])[0])
+    return theta + alpha * p, "newton", used
 
 
 def _saddle_free_direction(
@@ -308,142 +289,115 @@ def _saddle_free_direction(
     return p, spec.hvps
 
 
-# ------------------------------------------------------------------------------ the optimizer
-@dataclass(frozen=True)
-class EscapeEvent:
-    """What :class:`SaddleEscape` did when it found training stalled."""
-
-    step: int
-    loss_before: float
-    loss_after: float
-    curvature: float  # the most negative eigenvalue found
-    action: str  # "escaped" or "no-negative-curvature"
-    hvps: int
+class _Method(NamedTuple):
+    options: type[MethodOptions]
+    step: Callable[[_Walk, Any], _Proposal]
+    looks_down_at_start: Callable[[Any, float], bool]  # (options, ‖g₀‖): step 1 wants λ_min
 
 
-class SaddleEscape(torch.optim.Optimizer):
-    """A ``torch.optim`` wrapper that steps out of saddles when training stalls.
+def _never(opts: Any, grad_norm: float) -> bool:
+    return False
 
-    Every ``step`` runs the base optimizer, then — only if the gradient norm (read from
-    ``p.grad``) is ≤ ``grad_tol`` and the loss varied by at most ``loss_tol``·max(1, |L|) over the
-    last ``window`` steps — checks the most negative Hessian eigenvalue of the full objective
-    (dense when small, else Lanczos). If it is below −tol the parameters take the
-    negative-curvature step of :func:`curvature_step` (and the base optimizer's state for them is
-    reset, since its momenta point the old way); either way the event is logged in
-    :attr:`events`. When training is not stalled the only extra work is reading the loss the
-    closure returned (the gradient norm is computed only once the loss window is flat, or every
-    step when ``step`` gets no closure).
 
-    The objective is built from ``model``, ``loss_fn`` and ``data`` as :class:`Objective` does;
-    the base optimizer must optimise the model's trainable parameters.
+_METHODS: dict[str, _Method] = {
+    "curvature": _Method(
+        CurvatureOptions, _curvature, lambda opts, gnorm: gnorm <= opts.stall_grad_norm
+    ),
+    "perturbed-gd": _Method(PerturbedGDOptions, _perturbed_gd, _never),
+    "saddle-free-newton": _Method(SaddleFreeNewtonOptions, _saddle_free_newton, _never),
+    "gd": _Method(GDOptions, _gd, _never),
+}
+ESCAPE_METHODS: tuple[str, ...] = tuple(_METHODS)
 
-    >>> from saddlescope import toy
-    >>> model, loss_fn, data = toy.worked_example(1e-4, 0.0)
-    >>> opt = SaddleEscape(torch.optim.SGD(model.parameters(), lr=0.1), model, loss_fn, data,
-    ...                    window=3)
-    >>> for _ in range(10):
-    ...     def closure():
-    ...         opt.zero_grad(); loss = loss_fn(model(data[0]), data[1]); loss.backward()
-    ...         return loss
-    ...     _ = opt.step(closure)
-    >>> opt.events[0].action, loss_fn(model(data[0]), data[1]).item() < 0.5
-    ('escaped', True)
+
+# ------------------------------------------------------------------------------ the outer loop
+def escape_saddle(
+    obj: Objective,
+    theta: Tensor,
+    *,
+    method: Method = "curvature",
+    options: Mapping[str, Any] | MethodOptions | None = None,
+    target_loss: float | None = None,
+    decrease: float | None = None,
+    max_steps: int = 1000,
+    lr: float | None = None,
+    rtol: float | None = None,
+    seed: int = 0,
+) -> EscapeResult:
+    """Leave the saddle at θ by ``method``; stop at ``target_loss`` (or L(θ) − ``decrease``).
+
+    Args:
+        obj: the objective.
+        theta: the start, next to (or at) a saddle (flat).
+        method: one of :data:`ESCAPE_METHODS` (see the module docstring).
+        options: the method's own options: its dataclass from
+            :mod:`saddlescope.escape_options` or a dict of the same names (e.g.
+            ``{"radius": 0.1}`` for ``"perturbed-gd"``); None for the defaults. An option the
+            method does not use is an error.
+        target_loss: stop at the first step with loss ≤ this.
+        decrease: or stop once the loss is this much below L(θ) (not with ``target_loss``).
+        max_steps: the most escape steps (outer iterations).
+        lr: the gradient step size (default 0.5/max|λ| at the start).
+        rtol: the eigenvalue zero band for the eigenvalue estimates (default for the dtype).
+        seed: seeds the Lanczos start vectors (``seed`` + step) and the perturbations.
+
+    Returns:
+        The whole path (loss, ‖g‖, action, cumulative HVPs and seconds per step).
+
+    Raises:
+        InvalidInputError: unknown method, options not of this method, or a bad value.
+
+    >>> from saddlescope import escape_saddle, toy
+    >>> obj = toy.worked_example_objective()
+    >>> res = escape_saddle(obj, torch.tensor([1e-6, 0.0]), target_loss=1e-8)
+    >>> res.reached, res.steps_to_target < 20
+    (True, True)
     """
+    impl = _METHODS[check_choice("method", method, ESCAPE_METHODS)]
+    opts = impl.options.build(method, options)
+    check_int("max_steps", max_steps, 0)
+    if target_loss is not None and decrease is not None:
+        raise InvalidInputError("give target_loss or decrease, not both")
+    theta = obj.check_theta(theta).clone()
+    start = time.perf_counter()
+    loss_t, g = obj.loss_and_grad(theta)
+    walk = _Walk(obj, theta, g, float(loss_t), 0.0, rtol, seed, torch.Generator().manual_seed(seed))
+    if decrease is not None:
+        target_loss = walk.loss - check_positive("decrease", decrease)
+    hvps = _start_lr(walk, lr, impl.looks_down_at_start(opts, walk.grad_norm))
+    path = [EscapeStep(0, walk.loss, walk.grad_norm, "start", hvps, time.perf_counter() - start)]
+    reached = 0 if target_loss is not None and walk.loss <= target_loss else None
+    for step in range(1, max_steps + 1):
+        if reached is not None:
+            break
+        walk.step = step
+        walk.theta, action, used = impl.step(walk, opts)
+        hvps += used
+        loss_t, walk.grad = obj.loss_and_grad(walk.theta)
+        walk.loss = float(loss_t)
+        seconds = time.perf_counter() - start
+        path.append(EscapeStep(step, walk.loss, walk.grad_norm, action, hvps, seconds))
+        if target_loss is not None and walk.loss <= target_loss:
+            reached = step
+    return EscapeResult(method, walk.theta.detach(), tuple(path), target_loss, reached, walk.lr)
 
-    def __init__(
-        self,
-        base: torch.optim.Optimizer,
-        model: torch.nn.Module,
-        loss_fn: Any,
-        data: Any,
-        *,
-        grad_tol: float = 1e-3,
-        loss_tol: float = 1e-4,
-        window: int = 20,
-        rtol: float | None = None,
-        seed: int = 0,
-    ) -> None:
-        if not isinstance(base, torch.optim.Optimizer):
-            raise InvalidInputError("base must be a torch.optim.Optimizer")
-        check_positive("grad_tol", grad_tol)
-        check_positive("loss_tol", loss_tol, allow_zero=True)
-        if not isinstance(window, int) or window < 1:
-            raise InvalidInputError(f"window must be a positive integer, got {window!r}")
-        self.base = base
-        self.model, self.loss_fn, self.data = model, loss_fn, data
-        self.objective = Objective(model, loss_fn, data)
-        live = dict(model.named_parameters())
-        self._params = [live[n] for n in self.objective.param_names]
-        ours = {id(p) for g in base.param_groups for p in g["params"]}
-        if not all(id(p) in ours for p in self._params):
-            raise InvalidInputError(
-                "the base optimizer must optimise every trainable parameter of the model"
-            )
-        self.grad_tol, self.loss_tol, self.window, self.rtol = grad_tol, loss_tol, window, rtol
-        self.seed = seed
-        self.events: list[EscapeEvent] = []
-        self._losses: deque[float] = deque(maxlen=window)
-        self._steps = 0
-        self.defaults = base.defaults
-        self._optimizer_step_pre_hooks = {}  # type: ignore[assignment]
-        self._optimizer_step_post_hooks = {}  # type: ignore[assignment]
 
-    # Delegate the optimizer's state to the base, so schedulers and checkpoints see one optimizer.
-    @property  # type: ignore[override]
-    def param_groups(self) -> list[dict[str, Any]]:
-        return self.base.param_groups
+def _start_lr(walk: _Walk, lr: float | None, look_down: bool) -> int:
+    """Set ``walk.lr`` (given, or 0.5/max|λ| at the start); the HVPs that took.
 
-    @property  # type: ignore[override]
-    def state(self) -> Any:
-        return self.base.state
-
-    def zero_grad(self, set_to_none: bool = True) -> None:
-        self.base.zero_grad(set_to_none=set_to_none)
-
-    def state_dict(self) -> dict[str, Any]:
-        return self.base.state_dict()
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self.base.load_state_dict(state_dict)
-
-    def step(self, closure: Any = None) -> Any:  # type: ignore[override]
-        loss = self.base.step(closure) if closure is not None else self.base.step()
-        self._steps += 1
-        if loss is not None:
-            self._losses.append(float(loss.detach() if isinstance(loss, Tensor) else loss))
-            if not self._stalled():  # the cheap test first: a flat loss window
-                return loss
-        if self._grad_norm() <= self.grad_tol:
-            self._escape()
-        return loss
-
-    def _grad_norm(self) -> float:
-        grads = [p.grad for p in self._params if p.grad is not None]
-        if not grads:
-            return math.inf
-        return float(torch.linalg.vector_norm(torch.stack([g.norm() for g in grads])))
-
-    def _stalled(self) -> bool:
-        if len(self._losses) < self.window:
-            return False
-        spread = max(self._losses) - min(self._losses)
-        return spread <= self.loss_tol * max(1.0, abs(self._losses[-1]))
-
-    @torch.no_grad()
-    def _escape(self) -> None:
-        # A fresh objective: frozen parameters and buffers as they are now, not at construction.
-        obj = Objective(self.model, self.loss_fn, self.data)
-        theta = torch.cat([p.detach().reshape(-1) for p in self._params]).to(obj.dtype)
-        loss, g = obj.loss_and_grad(theta)
-        new, after, low = _way_down(obj, theta, g, float(loss), self.rtol, self.seed + self._steps)
-        action = "no-negative-curvature"
-        if new is not None:
-            for p, chunk in zip(self._params, obj.unflatten(new).values()):
-                p.copy_(chunk.to(p.dtype))
-                self.base.state.pop(p, None)  # momenta from before the jump point the wrong way
-            action = "escaped"
-        self.events.append(EscapeEvent(self._steps, float(loss), after, low.min, action, low.hvps))
-        self._losses.clear()
+    With ``look_down`` (step 1 will look for negative curvature here) both ends are computed at
+    once and the smallest end is kept for step 1.
+    """
+    hvps = 0
+    if lr is None:
+        ends = extreme_eigenpair(
+            walk.obj, walk.theta, "both" if look_down else "largest", walk.seed, walk.rtol
+        )
+        hvps = ends.hvps
+        lr = 0.5 / max(ends.scale or abs(ends.max), 1e-12)  # 0.5 / max|λ|
+        walk.start_low = ends if look_down else None
+    walk.lr = check_positive("lr", lr)
+    return hvps
 
 
 def compare_escapes(
@@ -451,17 +405,48 @@ def compare_escapes(
     theta: Tensor,
     *,
     methods: tuple[str, ...] = ESCAPE_METHODS,
-    **options: Any,
+    options: Mapping[str, Mapping[str, Any] | MethodOptions] | None = None,
+    target_loss: float | None = None,
+    decrease: float | None = None,
+    max_steps: int = 1000,
+    lr: float | None = None,
+    rtol: float | None = None,
+    seed: int = 0,
 ) -> tuple[EscapeResult, ...]:
-    """:func:`escape_saddle` by each method from the same θ, with the same options.
+    """:func:`escape_saddle` by each method from the same θ, with the same common settings.
 
     A block of two Hessian-vector products and a batch of losses are evaluated first, untimed:
-    the first batched backward and the first ``vmap`` in a process cost about half a second
-    each (lazy imports), which would otherwise be charged to whichever method runs first.
+    the first batched backward and the first ``vmap`` in a process cost extra (lazy imports),
+    which would otherwise be charged to whichever method runs first.
+
+    Args:
+        obj: the objective.
+        theta: the common start (flat).
+        methods: the methods to run, in order.
+        options: each method's own options by method name (as :func:`escape_saddle`'s
+            ``options``); a method not named takes its defaults; naming a method not in
+            ``methods`` is an error.
+        target_loss: as :func:`escape_saddle`.
+        decrease: as :func:`escape_saddle`.
+        max_steps: as :func:`escape_saddle`.
+        lr: as :func:`escape_saddle` (None: each method estimates it at the start).
+        rtol: as :func:`escape_saddle`.
+        seed: as :func:`escape_saddle`.
+
+    Returns:
+        One result per method, in the order of ``methods``.
     """
     for m in methods:
         check_choice("method", m, ESCAPE_METHODS)
+    options = dict(options or {})
+    for m in options:
+        if m not in methods:
+            raise InvalidInputError(f"options given for {m!r}, which is not among the methods")
     theta = obj.check_theta(theta)
     obj.hessian_operator(theta) @ torch.zeros(obj.num_params, 2, dtype=obj.dtype)
     obj.losses(theta[None])
-    return tuple(escape_saddle(obj, theta, method=m, **options) for m in methods)  # type: ignore[arg-type]
+    common = dict(target_loss=target_loss, decrease=decrease, max_steps=max_steps, lr=lr)
+    return tuple(
+        escape_saddle(obj, theta, method=m, options=options.get(m), rtol=rtol, seed=seed, **common)  # type: ignore[arg-type]
+        for m in methods
+    )

@@ -1,0 +1,220 @@
+"""SaddleEscape: a ``torch.optim`` optimizer that steps out of saddles when training stalls.
+
+It is a real :class:`torch.optim.Optimizer` whose ``param_groups`` and ``state`` *are* its base
+optimizer's (the same objects), so learning-rate schedulers, ``state_dict`` /
+``load_state_dict`` (in the base optimizer's format), ``zero_grad`` and the optimizer hooks all
+work on it as on the base. The user's model changes only in :meth:`SaddleEscape.step`: through
+the base optimizer's step, and through the negative-curvature step when training has stalled.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from saddlescope.checks import check_int, check_positive
+from saddlescope.errors import InvalidInputError
+from saddlescope.escape import way_down
+from saddlescope.escape_options import STALL_GRAD_NORM
+from saddlescope.objective import Objective
+
+__all__ = ["EscapeEvent", "SaddleEscape"]
+
+
+@dataclass(frozen=True)
+class EscapeEvent:
+    """What :class:`SaddleEscape` did when it found training stalled.
+
+    Args:
+        step: the optimizer step (counting from 1) at which training was found stalled.
+        loss_before: the loss there.
+        loss_after: the loss after the negative-curvature step (``loss_before`` if none).
+        curvature: the most negative eigenvalue found.
+        action: "escaped", or "no-negative-curvature" when no step lowered the loss.
+        hvps: Hessian-vector products the check spent.
+    """
+
+    step: int
+    loss_before: float
+    loss_after: float
+    curvature: float
+    action: str
+    hvps: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """The event's fields by name."""
+        return asdict(self)
+
+    def __str__(self) -> str:
+        return (
+            f"step {self.step}: {self.action} (λ = {self.curvature:.3g}), loss "
+            f"{self.loss_before:.6g} → {self.loss_after:.6g}, {self.hvps} HVPs"
+        )
+
+
+class SaddleEscape(torch.optim.Optimizer):
+    """A ``torch.optim`` optimizer around a base optimizer that steps out of saddles.
+
+    Every ``step`` runs the base optimizer, then — only if the gradient norm (read from
+    ``p.grad``) is ≤ ``stall_grad_norm`` and the loss varied by at most ``loss_tol``·max(1, |L|)
+    over the last ``window`` steps — checks the most negative Hessian eigenvalue of the full
+    objective (dense when small, else Lanczos). If it is below −threshold the parameters take the
+    negative-curvature step of :func:`~saddlescope.curvature_step` (and the base optimizer's
+    state for them is reset, since its momenta point the old way); either way the event is logged
+    in :attr:`events`. When training is not stalled the only extra work is reading the loss the
+    closure returned (the gradient norm is computed only once the loss window is flat, or every
+    step when ``step`` gets no closure).
+
+    ``param_groups``, ``state`` and ``defaults`` are the base optimizer's own objects, so a
+    scheduler built on this optimizer changes the base's learning rate, and ``state_dict()`` is
+    the base's state dict (``load_state_dict`` takes one). Hooks registered on this optimizer run
+    around its step; the base's own step hooks run too, inside it.
+
+    Args:
+        base: the optimizer that trains the model (it must optimise every trainable parameter).
+        model: the user's model; it is read, and changed only by :meth:`step`.
+        loss_fn: the loss, as :class:`~saddlescope.Objective` takes it.
+        data: the data, as :class:`~saddlescope.Objective` takes it (the full objective is
+            what the curvature check looks at).
+        stall_grad_norm: training is stalled only while ‖g‖ ≤ this (as the escape methods'
+            option of the same name).
+        loss_tol: and while the loss varied by at most loss_tol·max(1, |L|) over ``window``.
+        window: the number of recent steps whose losses must be flat (an integer ≥ 1).
+        rtol: the eigenvalue zero band (default for the dtype when None).
+        seed: seeds the Lanczos start vectors (``seed`` + step).
+
+    >>> from saddlescope import toy
+    >>> model, loss_fn, data = toy.worked_example(1e-4, 0.0)
+    >>> opt = SaddleEscape(torch.optim.SGD(model.parameters(), lr=0.1), model, loss_fn, data,
+    ...                    window=3)
+    >>> for _ in range(10):
+    ...     def closure():
+    ...         opt.zero_grad(); loss = loss_fn(model(data[0]), data[1]); loss.backward()
+    ...         return loss
+    ...     _ = opt.step(closure)
+    >>> opt.events[0].action, loss_fn(model(data[0]), data[1]).item() < 0.5
+    ('escaped', True)
+    """
+
+    def __init__(
+        self,
+        base: torch.optim.Optimizer,
+        model: torch.nn.Module,
+        loss_fn: Any,
+        data: Any,
+        *,
+        stall_grad_norm: float = STALL_GRAD_NORM,
+        loss_tol: float = 1e-4,
+        window: int = 20,
+        rtol: float | None = None,
+        seed: int = 0,
+    ) -> None:
+        if not isinstance(base, torch.optim.Optimizer):
+            raise InvalidInputError("base must be a torch.optim.Optimizer")
+        self.stall_grad_norm = check_positive("stall_grad_norm", stall_grad_norm)
+        self.loss_tol = check_positive("loss_tol", loss_tol, allow_zero=True)
+        self.window = check_int("window", window, 1)
+        self.rtol, self.seed = rtol, seed
+        self.model, self.loss_fn, self.data = model, loss_fn, data
+        self.objective = Objective(model, loss_fn, data)
+        live = dict(model.named_parameters())
+        self._params = [live[n] for n in self.objective.param_names]
+        ours = {id(p) for g in base.param_groups for p in g["params"]}
+        if not all(id(p) in ours for p in self._params):
+            raise InvalidInputError(
+                "the base optimizer must optimise every trainable parameter of the model"
+            )
+        # The base class sets up hooks and the step wrapper on copies of the base's groups
+        # (so the base is not touched); then the groups and state become the base's own.
+        super().__init__([dict(g) for g in base.param_groups], base.defaults)
+        self.base = base
+        self._share_base()
+        self.events: list[EscapeEvent] = []
+        self._losses: deque[float] = deque(maxlen=window)
+        self._steps = 0
+
+    def _share_base(self) -> None:
+        """Make ``param_groups``, ``state`` and ``defaults`` the base optimizer's objects."""
+        self.param_groups = self.base.param_groups
+        self.state = self.base.state
+        self.defaults = self.base.defaults
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Reset the gradients, by the base optimizer.
+
+        Args:
+            set_to_none: set the gradients to None instead of zero (as ``torch.optim``).
+        """
+        self.base.zero_grad(set_to_none=set_to_none)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The base optimizer's state dict (this optimizer's state-dict hooks apply to it)."""
+        self._share_base()  # in case the base's state was loaded directly, not through us
+        return super().state_dict()
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Load a state dict in the base optimizer's format into the base optimizer.
+
+        Args:
+            state_dict: as returned by :meth:`state_dict` or by the base's ``state_dict``.
+        """
+        self._share_base()
+        super().load_state_dict(state_dict)  # this optimizer's hooks; new groups and state
+        # the base's own __setstate__ (e.g. Adam's defaults for old checkpoints), then share
+        self.base.__setstate__({"state": self.state, "param_groups": self.param_groups})
+        self._share_base()
+
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """One base step, then the saddle check if training has stalled.
+
+        Args:
+            closure: re-evaluates the model and returns the loss (as ``torch.optim``); with
+                it the stall test reads the loss window first, and without it the gradient
+                norm is checked every step.
+
+        Returns:
+            What the base optimizer's step returned (the closure's loss).
+        """
+        loss = self.base.step(closure) if closure is not None else self.base.step()
+        self._steps += 1
+        if loss is not None:
+            self._losses.append(float(loss.detach() if isinstance(loss, Tensor) else loss))
+            if not self._stalled():  # the cheap test first: a flat loss window
+                return loss
+        if self._grad_norm() <= self.stall_grad_norm:
+            self._escape()
+        return loss
+
+    def _grad_norm(self) -> float:
+        grads = [p.grad for p in self._params if p.grad is not None]
+        if not grads:
+            return math.inf
+        return float(torch.linalg.vector_norm(torch.stack([g.norm() for g in grads])))
+
+    def _stalled(self) -> bool:
+        if len(self._losses) < self.window:
+            return False
+        spread = max(self._losses) - min(self._losses)
+        return spread <= self.loss_tol * max(1.0, abs(self._losses[-1]))
+
+    @torch.no_grad()
+    def _escape(self) -> None:
+        # A fresh objective: frozen parameters and buffers as they are now, not at construction.
+        obj = Objective(self.model, self.loss_fn, self.data)
+        theta = torch.cat([p.detach().reshape(-1) for p in self._params]).to(obj.dtype)
+        loss, g = obj.loss_and_grad(theta)
+        new, after, low = way_down(obj, theta, g, float(loss), self.rtol, self.seed + self._steps)
+        action = "no-negative-curvature"
+        if new is not None:
+            for p, chunk in zip(self._params, obj.unflatten(new).values()):
+                p.copy_(chunk.to(p.dtype))
+                self.base.state.pop(p, None)  # momenta from before the jump point the wrong way
+            action = "escaped"
+        self.events.append(EscapeEvent(self._steps, float(loss), after, low.min, action, low.hvps))
+        self._losses.clear()
