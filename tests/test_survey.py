@@ -164,8 +164,10 @@ def test_run_one_is_pure():
     b = run_one(spec)
     assert a.result_dict() == b.result_dict()
     assert a.num_params == 3 * 2 + 2 + 2 * 1 + 1
-    assert a.n_pos + a.n_neg + a.n_zero == a.num_params == a.eigenvalues.size
-    assert a.minimum_ratio == a.n_pos / a.num_params and a.index == a.n_neg / a.num_params
+    inertia = a.inertia
+    assert inertia.n_pos + inertia.n_neg + inertia.n_zero == a.num_params == a.eigenvalues.size
+    assert a.minimum_ratio == inertia.n_pos / a.num_params
+    assert a.index == inertia.n_neg / a.num_params
     assert a.train_steps == 40 and a.loss_trained <= 1.0
     assert a.converged and a.status == "converged"  # this run is known to converge
     assert a.grad_norm <= spec.search.grad_tol and a.kind == "saddle"
@@ -372,9 +374,9 @@ def test_stored_runs_can_be_rebuilt_and_escaped(tmp_path):
     assert float(obj.loss(theta)) == pytest.approx(record.loss_critical, rel=1e-12)
     cp = classify(obj, theta, grad_tol=1e-8, loss_lower_bound=0.0)
     assert (cp.inertia.n_pos, cp.inertia.n_neg, cp.inertia.n_zero) == (
-        record.n_pos,
-        record.n_neg,
-        record.n_zero,
+        record.inertia.n_pos,
+        record.inertia.n_neg,
+        record.inertia.n_zero,
     )
     res = CliRunner().invoke(
         cli,

@@ -1,5 +1,6 @@
-"""The empirical study (MISSION §6): many trained networks, their critical points, loss against
-minimum ratio — as a resumable, parallel, distributable tool.
+"""The empirical study (MISSION §6): trained networks, their critical points, loss vs minimum ratio.
+
+A resumable, parallel, distributable tool: config → run → record (spec + results) → store.
 
 >>> from saddlescope.survey import StudyConfig, default_config
 >>> cfg = default_config()
@@ -21,7 +22,8 @@ from saddlescope.survey.config import (
     load_config,
 )
 from saddlescope.survey.executors import BACKENDS, execute
-from saddlescope.survey.record import SurveyRecord
+from saddlescope.survey.record import SurveyRecord, Verdict, library_versions
+from saddlescope.survey.replay import classify_options, escape_stored, rebuild, reclassify
 from saddlescope.survey.runner import run_one
 from saddlescope.survey.store import ResultStore
 from saddlescope.survey.study import StudyResult, run_study, stored_run
@@ -39,9 +41,15 @@ __all__ = [
     "StudyResult",
     "SurveyRecord",
     "TrainConfig",
+    "Verdict",
+    "classify_options",
     "default_config",
+    "escape_stored",
     "execute",
+    "library_versions",
     "load_config",
+    "rebuild",
+    "reclassify",
     "run_one",
     "run_study",
     "stored_run",

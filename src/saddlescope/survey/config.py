@@ -3,7 +3,9 @@
 Every key is known, every size possible and every dense spectrum affordable before any run
 starts; a mistake raises :class:`~saddlescope.InvalidInputError` naming the key. A study expands
 into runs — one per (hidden widths, training steps, seed) — each identified by a hash of
-everything that determines its result, so a rerun of the same study skips what is stored.
+everything that determines its result (not of library versions, which records keep beside it),
+so a rerun of the same study skips what is stored, on any machine and after any upgrade.
+Tolerance defaults come from :mod:`saddlescope.tolerance` (float64: the survey's dtype).
 """
 
 from __future__ import annotations
@@ -13,13 +15,17 @@ import hashlib
 import json
 import tomllib
 from dataclasses import dataclass, field
+from functools import cached_property
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from saddlescope.data import DATASETS, load_dataset
 from saddlescope.errors import InvalidInputError
 from saddlescope.models import ACTIVATIONS, num_params
+from saddlescope.tolerance import Tolerance, default_grad_tol, default_rtol
 
 __all__ = [
     "DataConfig",
@@ -35,11 +41,24 @@ __all__ = [
 
 OPTIMIZERS = ("adam", "sgd", "lbfgs")
 SEARCH_METHODS = ("lm", "newton-mr", "gradnorm")
+_DTYPE = torch.float64  # every survey run computes in float64
 
 
 @dataclass(frozen=True)
 class DataConfig:
-    """Which embedded dataset, how many samples, and its own seed (fixed across runs)."""
+    """Which embedded dataset, how many samples, and its own seed (fixed across runs).
+
+    Attributes:
+        name: the dataset ("digits", "teacher-student" or "sinc").
+        n_samples: how many samples.
+        seed: the data's own seed (the same for every run of a study).
+        classes: digits: how many classes.
+        pool: digits: the pooling factor of the 8×8 images.
+        d_in: teacher-student: input size.
+        teacher_hidden: teacher-student: the teacher's hidden width.
+        d_out: teacher-student: output size.
+        noise: teacher-student and sinc: the targets' noise level.
+    """
 
     name: str = "teacher-student"
     n_samples: int = 64
@@ -54,7 +73,12 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """The model family: one MLP per entry of ``hidden`` (hidden-layer widths)."""
+    """The model family: one MLP per entry of ``hidden`` (hidden-layer widths).
+
+    Attributes:
+        hidden: one tuple of hidden-layer widths per model.
+        activation: the hidden layers' activation.
+    """
 
     hidden: tuple[tuple[int, ...], ...] = ((2,), (3,), (4,), (6,))
     activation: str = "tanh"
@@ -62,7 +86,14 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Training before the search: one run per entry of ``steps`` (0 = the initialisation)."""
+    """Training before the search: one run per entry of ``steps`` (0 = the initialisation).
+
+    Attributes:
+        optimizer: "adam", "sgd" or "lbfgs".
+        lr: the learning rate.
+        steps: training steps, one run per entry.
+        batch_size: minibatch size (0: full batch).
+    """
 
     optimizer: str = "adam"
     lr: float = 0.01
@@ -72,26 +103,51 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class SearchConfig:
-    """The critical-point search (see :func:`saddlescope.find_critical_point`)."""
+    """The critical-point search (see :func:`saddlescope.find_critical_point`).
+
+    Attributes:
+        method: "lm", "newton-mr" or "gradnorm".
+        grad_tol: ‖∇L‖ at or below which θ is critical (default: float64's).
+        max_steps: the search's iterations at most.
+    """
 
     method: str = "lm"
-    grad_tol: float = 1e-8
+    grad_tol: float = default_grad_tol(_DTYPE)
     max_steps: int = 300
 
 
 @dataclass(frozen=True)
 class SpectrumConfig:
-    """Classification: eigenvalue tolerance, dense-Hessian budget, the loss's lower bound."""
+    """Classification: eigenvalue tolerance, dense-Hessian budget, the loss's lower bound.
 
-    rtol: float = 1e-6
-    atol: float = 0.0
+    Attributes:
+        rtol: the zero band relative to max|λ| (default: float64's).
+        atol: the zero band's absolute floor.
+        memory_budget: bytes the dense Hessian may take.
+        loss_lower_bound: the loss's lower bound (settles degenerate minima), or None.
+    """
+
+    rtol: float = default_rtol(_DTYPE)
+    atol: float = Tolerance.resolve(_DTYPE).atol
     memory_budget: int = 2 * 1024**3
     loss_lower_bound: float | None = 0.0  # squared error ≥ 0; "none" in TOML for no bound
 
 
 @dataclass(frozen=True)
 class RunSpec:
-    """One run of a study: everything that determines its record."""
+    """One run of a study: everything that determines its record.
+
+    Attributes:
+        study: the study's name (not part of :attr:`run_id`).
+        config_hash: the study's config hash (not part of :attr:`run_id`).
+        data: the dataset.
+        hidden: the model's hidden-layer widths.
+        activation: the hidden layers' activation.
+        train: training, with a single entry in ``steps``.
+        search: the critical-point search.
+        spectrum: the classification's settings.
+        seed: the run's seed (initialisation, minibatches).
+    """
 
     study: str
     config_hash: str
@@ -105,19 +161,59 @@ class RunSpec:
 
     @property
     def train_steps(self) -> int:
+        """The number of training steps before the search (the single entry of ``train.steps``)."""
         return self.train.steps[0]
 
     @property
+    def tolerance(self) -> Tolerance:
+        """The run's tolerance: the search's ``grad_tol``, the spectrum's ``rtol`` and ``atol``."""
+        return Tolerance(self.search.grad_tol, self.spectrum.rtol, self.spectrum.atol)
+
+    @cached_property
     def run_id(self) -> str:
-        """Hash of everything that determines the record, the library versions included."""
-        key = {k: v for k, v in _plain(self).items() if k not in ("study", "config_hash")}
-        key["versions"] = _versions()
-        return _hash(key)
+        """Hash of everything that determines the record: not the study's name, not versions."""
+        return _hash({k: v for k, v in _plain(self).items() if k not in ("study", "config_hash")})
+
+    def to_dict(self) -> dict[str, Any]:
+        """The spec as plain JSON-able values (:meth:`from_dict` rebuilds it)."""
+        return _plain(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> RunSpec:
+        """Rebuild a spec from :meth:`to_dict`'s output (e.g. read back from a results file).
+
+        Args:
+            raw: the nested dict; a malformed one raises :class:`InvalidInputError`.
+        """
+        try:
+            return cls(
+                study=str(raw["study"]),
+                config_hash=str(raw["config_hash"]),
+                data=DataConfig(**raw["data"]),
+                hidden=tuple(raw["hidden"]),
+                activation=str(raw["activation"]),
+                train=TrainConfig(**{**raw["train"], "steps": tuple(raw["train"]["steps"])}),
+                search=SearchConfig(**raw["search"]),
+                spectrum=SpectrumConfig(**raw["spectrum"]),
+                seed=int(raw["seed"]),
+            )
+        except (KeyError, TypeError, ValueError) as err:
+            raise InvalidInputError(f"not a readable run spec ({err!r})") from None
 
 
 @dataclass(frozen=True)
 class StudyConfig:
-    """A whole study: ``seeds`` runs for every (hidden widths, training steps) pair."""
+    """A whole study: ``seeds`` runs for every (hidden widths, training steps) pair.
+
+    Attributes:
+        name: the study's name.
+        seeds: runs per (hidden widths, training steps) pair.
+        data: the dataset.
+        model: the model family.
+        train: training before the search.
+        search: the critical-point search.
+        spectrum: the classification's settings.
+    """
 
     name: str = "default"
     seeds: int = 12
@@ -154,15 +250,25 @@ class StudyConfig:
         return out
 
     def num_params(self, hidden: tuple[int, ...]) -> int:
+        """The parameter count of the study's model with these hidden widths.
+
+        Args:
+            hidden: the hidden-layer widths.
+        """
         d_in, d_out = _io_sizes(self.data)
         return num_params(d_in, hidden, d_out)
 
     def to_dict(self) -> dict[str, Any]:
+        """The config as nested plain dicts and lists (the shape of its TOML file)."""
         return _plain(self)
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> StudyConfig:
-        """Build and validate a config from nested dicts (as parsed from TOML)."""
+        """Build and validate a config from nested dicts (as parsed from TOML).
+
+        Args:
+            raw: the config's tables by name; unknown keys raise, naming the key.
+        """
         if not isinstance(raw, dict):
             raise InvalidInputError("a study config must be a table of keys")
         sections = {
@@ -192,82 +298,29 @@ class StudyConfig:
         _check_int("seeds", self.seeds, 1)
         if not isinstance(self.name, str) or not self.name:
             raise InvalidInputError("config key 'name' must be a non-empty string")
-        d = self.data
-        if d.name not in DATASETS:
-            raise InvalidInputError(
-                f"config key 'data.name': unknown dataset {d.name!r}; "
-                f"choose one of {', '.join(DATASETS)}"
-            )
-        _check_int("data.n_samples", d.n_samples, 1)
-        for key in ("seed", "classes", "pool", "d_in", "teacher_hidden", "d_out"):
-            _check_int(f"data.{key}", getattr(d, key), 0 if key == "seed" else 1)
-        if d.name == "digits":
-            try:
-                load_dataset("digits", n_samples=d.n_samples, classes=d.classes, pool=d.pool)
-            except InvalidInputError as err:
-                raise InvalidInputError(f"config key 'data' ({err})") from None
-        _check_float("data.noise", d.noise, allow_zero=True)
-        m = self.model
-        if not m.hidden:
-            raise InvalidInputError("config key 'model.hidden' must list at least one model")
-        for widths in m.hidden:
-            if any(not isinstance(w, int) or isinstance(w, bool) or w < 1 for w in widths):
-                raise InvalidInputError(
-                    f"config key 'model.hidden': widths must be positive "
-                    f"integers, got {list(widths)}"
-                )
-        if m.activation not in ACTIVATIONS:
-            raise InvalidInputError(
-                f"config key 'model.activation': unknown {m.activation!r}; "
-                f"choose one of {', '.join(ACTIVATIONS)}"
-            )
-        t = self.train
-        if t.optimizer not in OPTIMIZERS:
-            raise InvalidInputError(
-                f"config key 'train.optimizer': unknown {t.optimizer!r}; "
-                f"choose one of {', '.join(OPTIMIZERS)}"
-            )
-        _check_float("train.lr", t.lr)
-        if not t.steps:
-            raise InvalidInputError("config key 'train.steps' must list at least one value")
-        for s in t.steps:
-            _check_int("train.steps", s, 0)
-        _check_int("train.batch_size", t.batch_size, 0)
-        s = self.search
-        if s.method not in SEARCH_METHODS:
-            raise InvalidInputError(
-                f"config key 'search.method': unknown {s.method!r}; "
-                f"choose one of {', '.join(SEARCH_METHODS)}"
-            )
-        _check_float("search.grad_tol", s.grad_tol)
-        _check_int("search.max_steps", s.max_steps, 0)
-        sp = self.spectrum
-        _check_float("spectrum.rtol", sp.rtol, allow_zero=True)
-        if sp.rtol >= 1:
-            raise InvalidInputError(f"config key 'spectrum.rtol' must be < 1, got {sp.rtol}")
-        _check_float("spectrum.atol", sp.atol, allow_zero=True)
-        _check_int("spectrum.memory_budget", sp.memory_budget, 1)
-        if sp.loss_lower_bound is not None:
-            bound = sp.loss_lower_bound
-            if not isinstance(bound, (int, float)) or isinstance(bound, bool) or bound != bound:
-                raise InvalidInputError(
-                    "config key 'spectrum.loss_lower_bound' must be a number or \"none\", "
-                    f"got {bound!r}"
-                )
-        for widths in m.hidden:
+        _validate_data(self.data)
+        _validate_model(self.model)
+        _validate_train(self.train)
+        _validate_search(self.search)
+        _validate_spectrum(self.spectrum)
+        for widths in self.model.hidden:
             n = self.num_params(widths)
             need = n * n * 8
-            if need > sp.memory_budget:
+            if need > self.spectrum.memory_budget:
                 raise InvalidInputError(
                     f"config key 'model.hidden': the model {list(widths)} has {n:,} parameters; "
                     f"its dense float64 Hessian needs {need:,} bytes, over spectrum.memory_budget "
-                    f"= {sp.memory_budget:,}; the survey needs every eigenvalue, so use smaller "
-                    "widths or raise spectrum.memory_budget"
+                    f"= {self.spectrum.memory_budget:,}; the survey needs every eigenvalue, so use "
+                    "smaller widths or raise spectrum.memory_budget"
                 )
 
 
 def load_config(path: str | Path) -> StudyConfig:
-    """Read and validate a study config from a TOML file."""
+    """Read and validate a study config from a TOML file.
+
+    Args:
+        path: the TOML file.
+    """
     path = Path(path)
     try:
         raw = tomllib.loads(path.read_text())
@@ -291,21 +344,6 @@ def _io_sizes(d: DataConfig) -> tuple[int, int]:
     if d.name == "teacher-student":
         return d.d_in, d.d_out
     return 1, 1
-
-
-def _versions() -> dict[str, str]:
-    import numpy
-    import scipy
-    import torch
-
-    from saddlescope import __version__
-
-    return {
-        "saddlescope": __version__,
-        "torch": torch.__version__,
-        "numpy": numpy.__version__,
-        "scipy": scipy.__version__,
-    }
 
 
 def _plain(obj: Any) -> Any:
@@ -345,6 +383,77 @@ def _coerce(section_cls: type, values: dict[str, Any], section: str) -> dict[str
     if section_cls is SpectrumConfig and out.get("loss_lower_bound") == "none":
         out["loss_lower_bound"] = None
     return out
+
+
+def _validate_data(d: DataConfig) -> None:
+    if d.name not in DATASETS:
+        raise InvalidInputError(
+            f"config key 'data.name': unknown dataset {d.name!r}; "
+            f"choose one of {', '.join(DATASETS)}"
+        )
+    _check_int("data.n_samples", d.n_samples, 1)
+    for key in ("seed", "classes", "pool", "d_in", "teacher_hidden", "d_out"):
+        _check_int(f"data.{key}", getattr(d, key), 0 if key == "seed" else 1)
+    if d.name == "digits":
+        try:
+            load_dataset("digits", n_samples=d.n_samples, classes=d.classes, pool=d.pool)
+        except InvalidInputError as err:
+            raise InvalidInputError(f"config key 'data' ({err})") from None
+    _check_float("data.noise", d.noise, allow_zero=True)
+
+
+def _validate_model(m: ModelConfig) -> None:
+    if not m.hidden:
+        raise InvalidInputError("config key 'model.hidden' must list at least one model")
+    for widths in m.hidden:
+        if any(not isinstance(w, int) or isinstance(w, bool) or w < 1 for w in widths):
+            raise InvalidInputError(
+                f"config key 'model.hidden': widths must be positive integers, got {list(widths)}"
+            )
+    if m.activation not in ACTIVATIONS:
+        raise InvalidInputError(
+            f"config key 'model.activation': unknown {m.activation!r}; "
+            f"choose one of {', '.join(ACTIVATIONS)}"
+        )
+
+
+def _validate_train(t: TrainConfig) -> None:
+    if t.optimizer not in OPTIMIZERS:
+        raise InvalidInputError(
+            f"config key 'train.optimizer': unknown {t.optimizer!r}; "
+            f"choose one of {', '.join(OPTIMIZERS)}"
+        )
+    _check_float("train.lr", t.lr)
+    if not t.steps:
+        raise InvalidInputError("config key 'train.steps' must list at least one value")
+    for s in t.steps:
+        _check_int("train.steps", s, 0)
+    _check_int("train.batch_size", t.batch_size, 0)
+
+
+def _validate_search(s: SearchConfig) -> None:
+    if s.method not in SEARCH_METHODS:
+        raise InvalidInputError(
+            f"config key 'search.method': unknown {s.method!r}; "
+            f"choose one of {', '.join(SEARCH_METHODS)}"
+        )
+    _check_float("search.grad_tol", s.grad_tol)
+    _check_int("search.max_steps", s.max_steps, 0)
+
+
+def _validate_spectrum(sp: SpectrumConfig) -> None:
+    _check_float("spectrum.rtol", sp.rtol, allow_zero=True)
+    if sp.rtol >= 1:
+        raise InvalidInputError(f"config key 'spectrum.rtol' must be < 1, got {sp.rtol}")
+    _check_float("spectrum.atol", sp.atol, allow_zero=True)
+    _check_int("spectrum.memory_budget", sp.memory_budget, 1)
+    if sp.loss_lower_bound is not None:
+        bound = sp.loss_lower_bound
+        if not isinstance(bound, (int, float)) or isinstance(bound, bool) or bound != bound:
+            raise InvalidInputError(
+                "config key 'spectrum.loss_lower_bound' must be a number or \"none\", "
+                f"got {bound!r}"
+            )
 
 
 def _check_int(key: str, value: Any, minimum: int) -> None:

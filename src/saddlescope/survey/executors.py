@@ -36,7 +36,14 @@ def execute(
     backend: str = "local",
     address: str | None = None,
 ) -> Iterator[SurveyRecord]:
-    """Run every spec; yield each record as soon as its run finishes."""
+    """Run every spec; yield each record as soon as its run finishes.
+
+    Args:
+        specs: the runs.
+        workers: parallel runs (local: processes; Ray: CPUs of a local instance).
+        backend: "local" or "ray".
+        address: the Ray cluster to join (Ray only), or None.
+    """
     check_choice("backend", backend, BACKENDS)
     if not isinstance(workers, int) or workers < 1:
         raise InvalidInputError(f"workers must be a positive integer, got {workers!r}")

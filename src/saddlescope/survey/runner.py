@@ -15,15 +15,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from saddlescope.classify import classify
+from saddlescope.classify import CriticalPoint, classify
 from saddlescope.data import Dataset, load_dataset
 from saddlescope.errors import InvalidInputError
 from saddlescope.models import mlp
 from saddlescope.objective import Objective
 from saddlescope.runtime import one_thread
-from saddlescope.search import find_critical_point
+from saddlescope.search import CriticalPointSearch, find_critical_point
 from saddlescope.survey.config import DataConfig, RunSpec, TrainConfig
-from saddlescope.survey.record import SurveyRecord
+from saddlescope.survey.record import SurveyRecord, library_versions
 
 __all__ = ["objective_for", "run_one", "train"]
 
@@ -44,7 +44,15 @@ def _dataset(cfg: DataConfig) -> Dataset:
 
 
 def train(model: nn.Module, data: Dataset, cfg: TrainConfig, steps: int, seed: int) -> float:
-    """Train ``model`` in place on squared error for ``steps`` steps; return the final full loss."""
+    """Train ``model`` in place on squared error for ``steps`` steps; return the final full loss.
+
+    Args:
+        model: the model (changed in place).
+        data: the dataset.
+        cfg: the optimizer, learning rate and batch size.
+        steps: training steps (L-BFGS: iterations of one call).
+        seed: seeds the minibatch order.
+    """
     x, y = data.inputs, data.targets
     params = list(model.parameters())
     if cfg.optimizer == "adam":
@@ -68,7 +76,7 @@ def train(model: nn.Module, data: Dataset, cfg: TrainConfig, steps: int, seed: i
             loss.backward()
             return loss
 
-        opt.step(closure)
+        opt.step(closure)  # type: ignore[arg-type]  # torch stubs: a closure returns float
     with torch.no_grad():
         return float(nn.functional.mse_loss(model(x), y))
 
@@ -101,13 +109,23 @@ def _objective(spec: RunSpec, data: Dataset, model: nn.Module) -> Objective:
 
 
 def objective_for(spec: RunSpec) -> Objective:
-    """The run's objective (its model family member on its data), to re-analyse a stored θ."""
+    """The run's objective (its model family member on its data), to re-analyse a stored θ.
+
+    Args:
+        spec: the run.
+    """
     data = _dataset(spec.data)
     return _objective(spec, data, _model(spec, data))
 
 
 def run_one(spec: RunSpec) -> SurveyRecord:
-    """Run one (model, training steps, seed) of a study and return its record."""
+    """Run one (model, training steps, seed) of a study and return its record.
+
+    Args:
+        spec: the run; the record depends on nothing else (seeds, threads and RNG state are
+            its own).
+    """
+    tol = spec.tolerance
     with torch.random.fork_rng(devices=[]), one_thread():
         torch.manual_seed(spec.seed)
         data = _dataset(spec.data)
@@ -120,36 +138,47 @@ def run_one(spec: RunSpec) -> SurveyRecord:
             obj,
             obj.theta0,
             method=spec.search.method,  # type: ignore[arg-type]
-            grad_tol=spec.search.grad_tol,
+            grad_tol=tol.grad_tol,
             max_steps=spec.search.max_steps,
         )
         t2 = time.perf_counter()
         cp = classify(
             obj,
             search.theta,
-            grad_tol=spec.search.grad_tol,
-            rtol=spec.spectrum.rtol,
-            atol=spec.spectrum.atol,
+            grad_tol=tol.grad_tol,
+            rtol=tol.rtol,
+            atol=tol.atol,
             loss_lower_bound=spec.spectrum.loss_lower_bound,
             seed=spec.seed,
         )
         t3 = time.perf_counter()
-    if cp.index is None or cp.minimum_ratio is None:
+    if cp.inertia is None or cp.inertia.estimated:
         raise InvalidInputError(
             f"run {spec.run_id}: only extreme eigenvalues were computed ({obj.num_params} "
             "parameters over "
             "spectrum.memory_budget); the survey needs the full spectrum"
         )
-    n = obj.num_params
+    return _record(spec, search, cp, loss_trained, (t1 - t0, t2 - t1, t3 - t2))
+
+
+def _array(x: torch.Tensor | None) -> np.ndarray | None:
+    return None if x is None else x.detach().cpu().numpy().astype(np.float64)
+
+
+def _record(
+    spec: RunSpec,
+    search: CriticalPointSearch,
+    cp: CriticalPoint,
+    loss_trained: float,
+    seconds: tuple[float, float, float],
+) -> SurveyRecord:
+    assert cp.inertia is not None
+    eigenvalues, theta = _array(cp.spectrum.eigenvalues), _array(search.theta)
+    assert eigenvalues is not None and theta is not None
+    curvature = cp.escape_curvature
     return SurveyRecord(
-        run_id=spec.run_id,
-        study=spec.study,
-        config_hash=spec.config_hash,
-        seed=spec.seed,
-        hidden="-".join(map(str, spec.hidden)),
-        activation=spec.activation,
-        train_steps=spec.train_steps,
-        num_params=n,
+        spec=spec,
+        num_params=int(theta.size),
         loss_trained=loss_trained,
         loss_critical=cp.loss,
         grad_norm=cp.grad_norm,
@@ -161,15 +190,15 @@ def run_one(spec: RunSpec) -> SurveyRecord:
         flatness=search.flatness,
         kind=cp.kind,
         strict=cp.strict,
-        n_pos=cp.inertia.n_pos,
-        n_neg=cp.inertia.n_neg,
-        n_zero=cp.inertia.n_zero,
-        index=cp.index,
-        minimum_ratio=cp.minimum_ratio,
-        tolerance=cp.threshold,
-        eigenvalues=cp.spectrum.eigenvalues.numpy().astype(np.float64),
-        theta=search.theta.cpu().numpy().astype(np.float64),
-        seconds_train=t1 - t0,
-        seconds_search=t2 - t1,
-        seconds_spectrum=t3 - t2,
+        tolerance=cp.tolerance,
+        threshold=cp.threshold,
+        inertia=cp.inertia,
+        eigenvalues=eigenvalues,
+        theta=theta,
+        escape_direction=_array(cp.escape_direction),
+        escape_curvature=None if curvature is None else float(curvature),
+        seconds_train=seconds[0],
+        seconds_search=seconds[1],
+        seconds_spectrum=seconds[2],
+        versions=library_versions(),
     )

@@ -1,39 +1,36 @@
 """Study results in SQLite: one row per run, committed atomically when the run ends.
 
-A run is stored under its ``run_id`` (a hash of everything that determines it) as the primary
-key, in one transaction, so a study killed at any moment — Ctrl-C, a crash, SIGKILL — keeps
-every finished run whole and none twice; running it again skips what is stored. Eigenvalues are
-and the final parameters θ are kept compactly as little-endian float64 bytes, zlib-compressed.
+A run is stored under its ``run_id`` (a hash of its spec: what determines its result, not the
+library versions, which are stored beside it) as the primary key, in one transaction, so a study
+killed at any moment — Ctrl-C, a crash, SIGKILL — keeps every finished run whole and none twice;
+running it again skips what is stored, after a library upgrade too. The file carries its schema
+version (``PRAGMA user_version``, see :data:`~saddlescope.survey.columns.SCHEMA_VERSION`): a
+file of a newer schema is refused with a clear message; a schema-1 file is read as it is and
+upgraded in place when opened for writing (:mod:`saddlescope.survey.legacy`).
 """
 
 from __future__ import annotations
 
 import csv
-import dataclasses
 import json
 import sqlite3
-import zlib
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from saddlescope.errors import InvalidInputError
+from saddlescope.survey import columns
+from saddlescope.survey.columns import ARRAYS, COLUMNS, NAMES, SCHEMA_VERSION
+from saddlescope.survey.legacy import LEGACY_COLUMNS, legacy_records
 from saddlescope.survey.record import SurveyRecord
 
 __all__ = ["ResultStore"]
 
-_FIELDS = list(dataclasses.fields(SurveyRecord))
-_ARRAYS = ("eigenvalues", "theta")
 _APPLICATION_ID = 0x53414444  # "SADD": marks files this store wrote
-
-
-def _column_type(f: dataclasses.Field) -> str:
-    if f.name in _ARRAYS:
-        return "BLOB"
-    base = str(f.type).split("|")[0].strip()
-    return {"int": "INTEGER", "float": "REAL", "str": "TEXT", "bool": "INTEGER"}.get(base, "TEXT")
+_ORDER = ("num_params", "train_steps", "seed", "run_id")
+_CREATE_RUNS = "CREATE TABLE IF NOT EXISTS runs ({})".format(
+    ", ".join(f'"{name}" {sql}' for name, sql in COLUMNS)
+)
+_INSERT = "INSERT OR IGNORE INTO runs VALUES ({})".format(", ".join("?" for _ in COLUMNS))
 
 
 class ResultStore:
@@ -44,7 +41,10 @@ class ResultStore:
     ...     len(store)
     0
 
-    ``readonly=True`` opens an existing file for reading only (``survey show``, ``plot``…).
+    Args:
+        path: the file (created, with its folder, unless ``readonly``).
+        readonly: open an existing file for reading only (``survey show``, ``plot``…); a
+            schema-1 file is then read as it is, without upgrading it.
     """
 
     def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
@@ -55,47 +55,91 @@ class ResultStore:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         uri = f"file:{self.path.resolve()}" + ("?mode=ro" if readonly else "")
         self._conn = sqlite3.connect(uri, uri=True, timeout=60)
+        self._legacy_cache: list[tuple[str, SurveyRecord]] | None = None
+        try:
+            self._legacy = self._check(readonly)
+            if self._legacy and not readonly:
+                self._migrate()
+                self._legacy = False
+            if not readonly:
+                self._create()
+        except BaseException:
+            self._conn.close()
+            raise
+
+    def _check(self, readonly: bool) -> bool:
+        """Refuse what this store cannot read; True for a schema-1 file."""
         try:
             tables = {r[0] for r in self._conn.execute("SELECT name FROM sqlite_master")}
             app_id = self._conn.execute("PRAGMA application_id").fetchone()[0]
+            version = self._conn.execute("PRAGMA user_version").fetchone()[0]
         except sqlite3.DatabaseError:
-            self._conn.close()
             raise InvalidInputError(f"{self.path} is not an SQLite database") from None
-        ours = app_id == _APPLICATION_ID
-        if tables and not ours:
-            self._conn.close()
+        if tables and app_id != _APPLICATION_ID:
             raise InvalidInputError(
                 f"{self.path} is an SQLite database of something else (tables: "
                 f"{', '.join(sorted(tables))}); saddlescope will not write into it — pass a new "
                 "file or one written by saddlescope"
             )
-        if not readonly:
-            self._create()
-        have = [row[1] for row in self._conn.execute('PRAGMA table_info("runs")')]
-        if have != [f.name for f in _FIELDS]:
-            self._conn.close()
+        if version > SCHEMA_VERSION:
             raise InvalidInputError(
-                f"{self.path} holds results in another layout (written by another version of "
-                "saddlescope); use a new database file"
+                f"{self.path} was written by a newer saddlescope (schema {version}; this one "
+                f"reads up to {SCHEMA_VERSION}); upgrade, or start a new file with --db NEW"
             )
+        have = tuple(row[1] for row in self._conn.execute('PRAGMA table_info("runs")'))
+        if have == LEGACY_COLUMNS and version < 2:
+            return True
+        if have == NAMES or (not have and not readonly):
+            return False
+        raise InvalidInputError(
+            f"{self.path} holds results in another layout (schema {version}, not written by "
+            "this version of saddlescope); use a new database file"
+        )
 
     def _create(self) -> None:
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=FULL")
-        columns = ", ".join(
-            f'"{f.name}" {_column_type(f)}' + (" PRIMARY KEY" if f.name == "run_id" else "")
-            for f in _FIELDS
-        )
         with self._conn:
             self._conn.execute(f"PRAGMA application_id = {_APPLICATION_ID}")
-            self._conn.execute(f"CREATE TABLE IF NOT EXISTS runs ({columns})")
+            self._conn.execute(_CREATE_RUNS)
             self._conn.execute(
                 "CREATE TABLE IF NOT EXISTS studies (config_hash TEXT PRIMARY KEY, name TEXT, "
                 "config TEXT)"
             )
+            self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def _migrate(self) -> None:
+        """Upgrade a schema-1 file in place, in one transaction (all or nothing).
+
+        Rows become records under their version-free ids; a second row of the same run (from
+        another library version) is kept, untouched, in the table ``runs_schema1``.
+        """
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            converted = legacy_records(conn)
+            conn.execute("ALTER TABLE runs RENAME TO runs_schema1")
+            conn.execute(_CREATE_RUNS)
+            for old_id, record in converted:
+                conn.execute(_INSERT, columns.encode(record))
+                conn.execute("DELETE FROM runs_schema1 WHERE run_id = ?", (old_id,))
+            if conn.execute("SELECT COUNT(*) FROM runs_schema1").fetchone()[0] == 0:
+                conn.execute("DROP TABLE runs_schema1")
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        except BaseException:
+            conn.rollback()
+            raise
+        conn.commit()
 
     # ------------------------------------------------------------------ writing
     def add_study(self, name: str, config_hash: str, config: dict[str, Any]) -> None:
+        """Keep a study's config (once per config hash), so that its runs can be rebuilt.
+
+        Args:
+            name: the study's name.
+            config_hash: :attr:`StudyConfig.config_hash`.
+            config: :meth:`StudyConfig.to_dict`.
+        """
         with self._conn:
             self._conn.execute(
                 "INSERT OR IGNORE INTO studies VALUES (?, ?, ?)",
@@ -103,55 +147,72 @@ class ResultStore:
             )
 
     def add(self, record: SurveyRecord) -> bool:
-        """Store one record atomically; False (and nothing written) if its run is already there."""
-        values = [self._encode(f.name, getattr(record, f.name)) for f in _FIELDS]
-        marks = ", ".join("?" for _ in _FIELDS)
+        """Store one record atomically; False (and nothing written) if its run is already there.
+
+        Args:
+            record: the record to store.
+        """
         with self._conn:
-            cur = self._conn.execute(f"INSERT OR IGNORE INTO runs VALUES ({marks})", values)
+            cur = self._conn.execute(_INSERT, columns.encode(record))
         return cur.rowcount == 1
 
-    @staticmethod
-    def _encode(name: str, value: Any) -> Any:
-        if name in _ARRAYS:
-            return zlib.compress(np.asarray(value, dtype="<f8").tobytes())
-        if isinstance(value, (bool, np.bool_)):
-            return int(value)
-        return value
-
     # ------------------------------------------------------------------ reading
+    def _legacy_records(self) -> list[tuple[str, SurveyRecord]]:
+        if self._legacy_cache is None:
+            self._legacy_cache = legacy_records(self._conn)
+        return self._legacy_cache
+
     def completed_ids(self) -> set[str]:
+        """The run ids stored."""
+        if self._legacy:
+            return {r.run_id for _, r in self._legacy_records()}
         return {row[0] for row in self._conn.execute("SELECT run_id FROM runs")}
 
     def __len__(self) -> int:
+        if self._legacy:
+            return len(self._legacy_records())
         return self._conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
 
     def records(self, *, study: str | None = None) -> list[SurveyRecord]:
-        """All stored records (of one study, if named), in a stable order."""
-        names = ", ".join(f'"{f.name}"' for f in _FIELDS)
+        """All stored records (of one study, if named), in a stable order.
+
+        Args:
+            study: only the records of the study of this name (None: all).
+        """
+        if self._legacy:
+            records = [r for _, r in self._legacy_records()]
+            records = [r for r in records if study is None or r.study == study]
+            return sorted(records, key=lambda r: tuple(getattr(r, k) for k in _ORDER))
+        names = ", ".join(f'"{name}"' for name in NAMES)
         sql = f"SELECT {names} FROM runs"
         args: tuple[Any, ...] = ()
         if study is not None:
             sql += " WHERE study = ?"
             args = (study,)
-        sql += " ORDER BY num_params, train_steps, seed, run_id"
-        return [self._decode(row) for row in self._conn.execute(sql, args)]
+        sql += " ORDER BY " + ", ".join(_ORDER)
+        return [columns.decode(dict(zip(NAMES, row))) for row in self._conn.execute(sql, args)]
 
-    @staticmethod
-    def _decode(row: Iterable[Any]) -> SurveyRecord:
-        values: dict[str, Any] = {}
-        for f, v in zip(_FIELDS, row):
-            if f.name in _ARRAYS:
-                v = np.frombuffer(zlib.decompress(v), dtype="<f8").astype(np.float64)
-            elif f.name in ("converged", "gradient_flat") or (f.name == "strict" and v is not None):
-                v = bool(v)
-            values[f.name] = v
-        return SurveyRecord(**values)
+    def record(self, run_id: str) -> SurveyRecord:
+        """The stored record of one run.
+
+        Args:
+            run_id: the run's id; one not stored raises :class:`InvalidInputError`.
+        """
+        for record in self.records():
+            if record.run_id == run_id:
+                return record
+        raise InvalidInputError(f"no run {run_id!r} in {self.path}")
 
     def studies(self) -> list[tuple[str, str]]:
+        """(name, config hash) of every study stored."""
         return list(self._conn.execute("SELECT name, config_hash FROM studies"))
 
     def study_config(self, config_hash: str) -> dict[str, Any]:
-        """The stored config (as a dict) of the study with this hash."""
+        """The stored config (as a dict) of the study with this hash.
+
+        Args:
+            config_hash: the study's :attr:`StudyConfig.config_hash`.
+        """
         row = self._conn.execute(
             "SELECT config FROM studies WHERE config_hash = ?", (config_hash,)
         ).fetchone()
@@ -161,21 +222,29 @@ class ResultStore:
 
     # ------------------------------------------------------------------ export
     def export_csv(self, path: str | Path) -> Path:
-        """One row per run; eigenvalues as a space-separated column."""
+        """One row per run, the store's columns; arrays as space-separated numbers.
+
+        Args:
+            path: the CSV file to write.
+        """
         path = Path(path)
-        records = self.records()
         with path.open("w", newline="") as fh:
             writer = csv.writer(fh)
-            writer.writerow([f.name for f in _FIELDS])
-            for r in records:
-                row = r.to_dict()
-                for name in _ARRAYS:
-                    row[name] = " ".join(repr(x) for x in getattr(r, name).tolist())
-                writer.writerow([row[f.name] for f in _FIELDS])
+            writer.writerow(NAMES)
+            for record in self.records():
+                row = columns.flat_row(record)
+                for name in ARRAYS:
+                    values = row[name]
+                    row[name] = "" if values is None else " ".join(repr(x) for x in values.tolist())
+                writer.writerow([row[name] for name in NAMES])
         return path
 
     def export_parquet(self, path: str | Path) -> Path:
-        """One row per run; eigenvalues as a list<double> column (needs pyarrow)."""
+        """One row per run, the store's columns; arrays as list<double> (needs pyarrow).
+
+        Args:
+            path: the Parquet file to write.
+        """
         try:
             import pyarrow as pa
             import pyarrow.parquet as pq
@@ -183,12 +252,18 @@ class ResultStore:
             raise InvalidInputError(
                 "Parquet export needs pyarrow: pip install 'saddlescope[parquet]'"
             ) from None
-        rows = [r.to_dict() for r in self.records()]
-        table = pa.Table.from_pylist(rows) if rows else pa.table({f.name: [] for f in _FIELDS})
+        rows = []
+        for record in self.records():
+            row = columns.flat_row(record)
+            for name in ARRAYS:
+                row[name] = None if row[name] is None else row[name].tolist()
+            rows.append(row)
+        table = pa.Table.from_pylist(rows) if rows else pa.table({name: [] for name in NAMES})
         pq.write_table(table, Path(path))
         return Path(path)
 
     def close(self) -> None:
+        """Close the file."""
         self._conn.close()
 
     def __enter__(self) -> ResultStore:

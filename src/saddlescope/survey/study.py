@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import Tensor
 
 from saddlescope.errors import InvalidInputError
@@ -17,7 +15,7 @@ from saddlescope.objective import Objective
 from saddlescope.survey.config import StudyConfig
 from saddlescope.survey.executors import execute
 from saddlescope.survey.record import SurveyRecord
-from saddlescope.survey.runner import objective_for
+from saddlescope.survey.replay import rebuild
 from saddlescope.survey.store import ResultStore
 
 __all__ = ["StudyResult", "run_study", "stored_run"]
@@ -25,7 +23,15 @@ __all__ = ["StudyResult", "run_study", "stored_run"]
 
 @dataclass(frozen=True)
 class StudyResult:
-    """What a call of :func:`run_study` did: runs planned, already stored, run now, seconds."""
+    """What a call of :func:`run_study` did: runs planned, already stored, run now, seconds.
+
+    Attributes:
+        db: the results file.
+        planned: runs in the study (or its first ``max_runs``).
+        skipped: runs already stored.
+        ran: runs executed and stored now.
+        seconds: wall time of the call.
+    """
 
     db: Path
     planned: int
@@ -34,6 +40,7 @@ class StudyResult:
     seconds: float
 
     def to_dict(self) -> dict[str, Any]:
+        """The counts, the seconds and the file's path as text."""
         return {**self.__dict__, "db": str(self.db)}
 
     def __str__(self) -> str:
@@ -56,8 +63,17 @@ def run_study(
 ) -> StudyResult:
     """Run (or resume) a study, storing each record in the SQLite file ``db`` as its run ends.
 
-    ``max_runs`` limits the study to its first N runs (seed-major order). ``on_start(total,
-    skipped)`` is called once the work is known; ``on_record(record)`` after each stored record.
+    Runs already stored (same spec, whatever library versions wrote them) are skipped.
+
+    Args:
+        config: the study.
+        db: the SQLite results file (created if missing; a schema-1 file is upgraded in place).
+        workers: parallel runs.
+        backend: "local" (this process or a process pool) or "ray".
+        address: the Ray cluster to join (Ray backend only).
+        max_runs: only the study's first N runs (seed-major order); None for all.
+        on_record: called with each record once it is stored.
+        on_start: called once as ``on_start(total, skipped)`` when the work is known.
     """
     config.validate()
     if max_runs is not None and (not isinstance(max_runs, int) or max_runs < 1):
@@ -82,14 +98,12 @@ def run_study(
 
 
 def stored_run(store: ResultStore, record: SurveyRecord) -> tuple[Objective, Tensor]:
-    """The objective and final θ of a stored run, rebuilt from its study's stored config."""
-    config = StudyConfig.from_dict(store.study_config(record.config_hash))
-    specs = [
-        s
-        for s in dataclasses.replace(config, seeds=record.seed + 1).runs()
-        if s.run_id == record.run_id
-    ]
-    if not specs:
-        raise InvalidInputError(f"run {record.run_id} is not part of study {config.name}")
-    obj = objective_for(specs[0])
-    return obj, torch.from_numpy(record.theta.copy()).to(obj.dtype)
+    """The objective and final θ of a stored run, rebuilt from the record's own spec.
+
+    Args:
+        store: the store the record was read from (unused: the record carries its spec; kept
+            so that existing callers work).
+        record: the stored run.
+    """
+    del store
+    return rebuild(record)

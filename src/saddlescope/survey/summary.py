@@ -13,7 +13,20 @@ __all__ = ["SummaryRow", "representative", "summarize"]
 
 @dataclass(frozen=True)
 class SummaryRow:
-    """Counts for one group of runs (``label``: "all" or a model size)."""
+    """Counts for one group of runs (``label``: "all" or a model size).
+
+    Attributes:
+        label: "all" or the model size.
+        runs: runs in the group.
+        converged: converged, not gradient-flat runs.
+        gradient_flat: gradient-flat runs.
+        minima: converged runs at a minimum.
+        saddles: converged runs at a saddle.
+        maxima: converged runs at a maximum.
+        degenerate: converged runs at a degenerate point.
+        not_critical: runs that neither converged nor ended gradient-flat.
+        median_ratio: the median minimum ratio over converged runs (None without any).
+    """
 
     label: str
     runs: int
@@ -27,6 +40,7 @@ class SummaryRow:
     median_ratio: float | None  # over converged runs
 
     def to_dict(self) -> dict[str, Any]:
+        """Every count by name."""
         return dict(self.__dict__)
 
     def __str__(self) -> str:
@@ -70,6 +84,9 @@ def summarize(records: Sequence[SurveyRecord]) -> list[SummaryRow]:
 
     Kinds are counted over converged, non-gradient-flat runs only; ``not_critical`` counts the
     runs whose search neither converged nor ended gradient-flat.
+
+    Args:
+        records: the runs to count.
     """
     groups: dict[tuple[int, str], list[SurveyRecord]] = {}
     for r in records:
@@ -80,7 +97,12 @@ def summarize(records: Sequence[SurveyRecord]) -> list[SummaryRow]:
 
 
 def representative(records: Sequence[SurveyRecord], k: int = 5) -> list[SurveyRecord]:
-    """Up to ``k`` converged records spread over the loss range (for spectrum plots)."""
+    """Up to ``k`` converged records spread over the loss range (for spectrum plots).
+
+    Args:
+        records: the runs to pick from.
+        k: how many at most.
+    """
     ok = sorted((r for r in records if r.usable), key=lambda r: r.loss_critical)
     if len(ok) <= k:
         return ok

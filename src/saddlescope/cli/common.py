@@ -1,0 +1,76 @@
+"""What the commands share: the console, the ``--out`` and ``--db`` options, safe printing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.markup import escape
+
+__all__ = ["console", "db_option", "fmt", "out_option", "safe", "vec"]
+
+#: Where the commands print (150 columns when not a terminal, so that logs keep whole tables).
+console = Console(width=150) if not Console().is_terminal else Console()
+
+
+def safe(value: object) -> str:
+    """``value`` as text that rich prints literally (no ``[markup]`` from files or configs).
+
+    Args:
+        value: anything; its ``str()`` is escaped.
+    """
+    return escape(str(value))
+
+
+def out_option(default: str, help: str = "Folder for figures and data.") -> Callable[..., Any]:
+    """The ``--out DIR`` option (a folder, passed as ``out_dir``).
+
+    Args:
+        default: the folder when none is given.
+        help: the option's help text.
+    """
+    return click.option(
+        "--out",
+        "out_dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=Path(default),
+        show_default=True,
+        help=help,
+    )
+
+
+def db_option(help: str) -> Callable[..., Any]:
+    """The ``--db PATH`` option: an existing survey results file, or None.
+
+    Args:
+        help: the option's help text.
+    """
+    return click.option(
+        "--db",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        default=None,
+        help=help,
+    )
+
+
+def fmt(x: float | None, spec: str = ".4g") -> str:
+    """A number formatted by ``spec``, or "—" for None.
+
+    Args:
+        x: the number.
+        spec: a format spec.
+    """
+    return "—" if x is None else format(x, spec)
+
+
+def vec(values: Iterable[Any], spec: str = ".4g") -> str:
+    """A vector as "(a, b, …)".
+
+    Args:
+        values: the entries (numbers, or 0-d tensors).
+        spec: a format spec for each entry.
+    """
+    return "(" + ", ".join(format(float(v), spec) for v in values) + ")"
