@@ -22,9 +22,16 @@ from typing import Any
 
 import torch
 
-from saddlescope.data import DATASETS, load_dataset
+from saddlescope.checks import check_int
 from saddlescope.errors import InvalidInputError
-from saddlescope.models import ACTIVATIONS, num_params
+from saddlescope.models import num_params
+from saddlescope.survey.validate import (
+    validate_data,
+    validate_model,
+    validate_search,
+    validate_spectrum,
+    validate_train,
+)
 from saddlescope.tolerance import Tolerance, default_grad_tol, default_rtol
 
 __all__ = [
@@ -39,8 +46,6 @@ __all__ = [
     "load_config",
 ]
 
-OPTIMIZERS = ("adam", "sgd", "lbfgs")
-SEARCH_METHODS = ("lm", "newton-mr", "gradnorm")
 _DTYPE = torch.float64  # every survey run computes in float64
 
 
@@ -295,14 +300,14 @@ class StudyConfig:
 
     def validate(self) -> None:
         """Raise :class:`InvalidInputError` naming the first key that cannot work."""
-        _check_int("seeds", self.seeds, 1)
+        check_int("config key 'seeds'", self.seeds, 1)
         if not isinstance(self.name, str) or not self.name:
             raise InvalidInputError("config key 'name' must be a non-empty string")
-        _validate_data(self.data)
-        _validate_model(self.model)
-        _validate_train(self.train)
-        _validate_search(self.search)
-        _validate_spectrum(self.spectrum)
+        validate_data(self.data)
+        validate_model(self.model)
+        validate_train(self.train)
+        validate_search(self.search)
+        validate_spectrum(self.spectrum)
         for widths in self.model.hidden:
             n = self.num_params(widths)
             need = n * n * 8
@@ -383,91 +388,3 @@ def _coerce(section_cls: type, values: dict[str, Any], section: str) -> dict[str
     if section_cls is SpectrumConfig and out.get("loss_lower_bound") == "none":
         out["loss_lower_bound"] = None
     return out
-
-
-def _validate_data(d: DataConfig) -> None:
-    if d.name not in DATASETS:
-        raise InvalidInputError(
-            f"config key 'data.name': unknown dataset {d.name!r}; "
-            f"choose one of {', '.join(DATASETS)}"
-        )
-    _check_int("data.n_samples", d.n_samples, 1)
-    for key in ("seed", "classes", "pool", "d_in", "teacher_hidden", "d_out"):
-        _check_int(f"data.{key}", getattr(d, key), 0 if key == "seed" else 1)
-    if d.name == "digits":
-        try:
-            load_dataset("digits", n_samples=d.n_samples, classes=d.classes, pool=d.pool)
-        except InvalidInputError as err:
-            raise InvalidInputError(f"config key 'data' ({err})") from None
-    _check_float("data.noise", d.noise, allow_zero=True)
-
-
-def _validate_model(m: ModelConfig) -> None:
-    if not m.hidden:
-        raise InvalidInputError("config key 'model.hidden' must list at least one model")
-    for widths in m.hidden:
-        if any(not isinstance(w, int) or isinstance(w, bool) or w < 1 for w in widths):
-            raise InvalidInputError(
-                f"config key 'model.hidden': widths must be positive integers, got {list(widths)}"
-            )
-    if m.activation not in ACTIVATIONS:
-        raise InvalidInputError(
-            f"config key 'model.activation': unknown {m.activation!r}; "
-            f"choose one of {', '.join(ACTIVATIONS)}"
-        )
-
-
-def _validate_train(t: TrainConfig) -> None:
-    if t.optimizer not in OPTIMIZERS:
-        raise InvalidInputError(
-            f"config key 'train.optimizer': unknown {t.optimizer!r}; "
-            f"choose one of {', '.join(OPTIMIZERS)}"
-        )
-    _check_float("train.lr", t.lr)
-    if not t.steps:
-        raise InvalidInputError("config key 'train.steps' must list at least one value")
-    for s in t.steps:
-        _check_int("train.steps", s, 0)
-    _check_int("train.batch_size", t.batch_size, 0)
-
-
-def _validate_search(s: SearchConfig) -> None:
-    if s.method not in SEARCH_METHODS:
-        raise InvalidInputError(
-            f"config key 'search.method': unknown {s.method!r}; "
-            f"choose one of {', '.join(SEARCH_METHODS)}"
-        )
-    _check_float("search.grad_tol", s.grad_tol)
-    _check_int("search.max_steps", s.max_steps, 0)
-
-
-def _validate_spectrum(sp: SpectrumConfig) -> None:
-    _check_float("spectrum.rtol", sp.rtol, allow_zero=True)
-    if sp.rtol >= 1:
-        raise InvalidInputError(f"config key 'spectrum.rtol' must be < 1, got {sp.rtol}")
-    _check_float("spectrum.atol", sp.atol, allow_zero=True)
-    _check_int("spectrum.memory_budget", sp.memory_budget, 1)
-    if sp.loss_lower_bound is not None:
-        bound = sp.loss_lower_bound
-        if not isinstance(bound, (int, float)) or isinstance(bound, bool) or bound != bound:
-            raise InvalidInputError(
-                "config key 'spectrum.loss_lower_bound' must be a number or \"none\", "
-                f"got {bound!r}"
-            )
-
-
-def _check_int(key: str, value: Any, minimum: int) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise InvalidInputError(f"config key '{key}' must be an integer ≥ {minimum}, got {value!r}")
-
-
-def _check_float(key: str, value: Any, *, allow_zero: bool = False) -> None:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if ok:
-        x = float(value)
-        ok = x == x and abs(x) != float("inf") and (x > 0 or (allow_zero and x == 0))
-    if not ok:
-        bound = "≥ 0" if allow_zero else "> 0"
-        raise InvalidInputError(
-            f"config key '{key}' must be a finite number {bound}, got {value!r}"
-        )
