@@ -53,7 +53,10 @@ def main() -> None:
         f"linear network {n_in} → 1 → {n_out}, n = {obj.num_params}; {args.starts} starts "
         f"θ0 ~ N(0, {args.scale:g}²·I); max steps {MAX_STEPS}"
     )
-    print("critical points: " + ", ".join(f"S={p.subset} {p.kind} n-={p.n_neg}" for p in points))
+    print(
+        "critical points: "
+        + ", ".join(f"S={p.subset} {p.kind} n-={p.inertia.n_neg}" for p in points)
+    )
     header = (
         f"{'method':<10} {'success':>9} {'raw':>4} {'steps':>6} {'HVPs':>6} {'seconds':>8}  found"
     )
@@ -76,13 +79,17 @@ def main() -> None:
                 continue
             cp = classify(obj, res.theta, loss_lower_bound=bound)
             kind_ok = cp.kind == p.kind
-            raw_ok = (cp.kind, cp.inertia.n_neg, cp.inertia.n_zero) == (p.kind, p.n_neg, p.n_zero)
+            raw_ok = (cp.kind, cp.inertia.n_neg, cp.inertia.n_zero) == (
+                p.kind,
+                p.inertia.n_neg,
+                p.inertia.n_zero,
+            )
             if p.subset:  # count at the balanced point of the GL(1) orbit (same inertia)
                 cp = classify(obj, toy.balance_linear_network(res.theta, n_in, n_out))
             if not kind_ok or (cp.kind, cp.inertia.n_neg, cp.inertia.n_zero) != (
                 p.kind,
-                p.n_neg,
-                p.n_zero,
+                p.inertia.n_neg,
+                p.inertia.n_zero,
             ):
                 found["misclassified"] += 1
             else:

@@ -13,7 +13,7 @@ import json
 import pytest
 import torch
 
-from saddlescope import Objective, classify, find_critical_point, toy
+from saddlescope import Inertia, Objective, classify, find_critical_point, toy
 
 CONFIGS = {
     "4-1-3": {},  # the default: p = 1, n > m so the origin has n - m = 1 zero eigenvalue
@@ -59,11 +59,15 @@ def test_closed_form_critical_points_are_reproduced(config):
         assert float(torch.linalg.vector_norm(obj.grad(p.theta))) < 1e-10, p.subset
         assert float(obj.loss(p.theta)) == pytest.approx(p.loss, rel=1e-12, abs=1e-12)
         cp = classify(obj, p.theta, loss_lower_bound=bound)
-        assert (cp.kind, cp.inertia.n_neg, cp.inertia.n_zero) == (p.kind, p.n_neg, p.n_zero), (
+        assert (cp.kind, cp.inertia.n_neg, cp.inertia.n_zero) == (
+            p.kind,
+            p.inertia.n_neg,
+            p.inertia.n_zero,
+        ), (
             p.subset,
             str(cp),
         )
-        assert cp.inertia.n_pos == obj.num_params - p.n_neg - p.n_zero
+        assert cp.inertia.n_pos == obj.num_params - p.inertia.n_neg - p.inertia.n_zero
         if p.kind == "saddle":  # and the way out goes down
             assert float(obj.loss(p.theta + 1e-2 * cp.escape_direction)) < p.loss
 
@@ -80,12 +84,12 @@ def test_p1_index_counts_the_larger_eigenvalues():
     # S = {i} (0-based, λ decreasing): one negative direction per λj > λi, i.e. i of them, and
     # one zero (the GL(1) rescaling W1 → a·W1, W2 → W2/a).
     _, _, points = setup("4-1-3")
-    assert [(p.subset, p.n_neg, p.n_zero) for p in points[:-1]] == [
+    assert [(p.subset, p.inertia.n_neg, p.inertia.n_zero) for p in points[:-1]] == [
         ((0,), 0, 1),
         ((1,), 1, 1),
         ((2,), 2, 1),
     ]
-    assert (points[-1].subset, points[-1].n_neg, points[-1].n_zero) == ((), 3, 1)
+    assert (points[-1].subset, points[-1].inertia.n_neg, points[-1].inertia.n_zero) == ((), 3, 1)
 
 
 def test_p1_minimum_is_settled_by_probes_alone():
@@ -138,12 +142,20 @@ def test_searches_find_closed_form_critical_points(method, max_steps, min_succes
         raw = (cp.inertia.n_neg, cp.inertia.n_zero)
         if p.subset:
             cp = classify(obj, toy.balance_linear_network(res.theta, n_in, n_out))
-        assert (cp.kind, cp.inertia.n_neg, cp.inertia.n_zero) == (p.kind, p.n_neg, p.n_zero), (
+        assert (cp.kind, cp.inertia.n_neg, cp.inertia.n_zero) == (
+            p.kind,
+            p.inertia.n_neg,
+            p.inertia.n_zero,
+        ), (
             seed,
             str(cp),
         )
         if p.subset and imbalance(res.theta, n_in) < 100:
-            assert raw == (p.n_neg, p.n_zero), (seed, raw, imbalance(res.theta, n_in))
+            assert raw == (p.inertia.n_neg, p.inertia.n_zero), (
+                seed,
+                raw,
+                imbalance(res.theta, n_in),
+            )
         success += 1
         found.add(p.subset)
     assert success >= min_success, f"{method}: {success}/20 converged"
@@ -155,10 +167,12 @@ def test_linear_critical_point_to_dict_and_str():
     _, _, points = setup("4-1-3")
     p = points[1]
     d = json.loads(json.dumps(p.to_dict()))
-    assert d["subset"] == [1] and d["kind"] == "saddle" and d["n_neg"] == 1 and d["n_zero"] == 1
+    assert d["subset"] == [1] and d["kind"] == "saddle"
+    assert (d["inertia"]["n_neg"], d["inertia"]["n_zero"], d["inertia"]["n_pos"]) == (1, 1, 5)
+    assert Inertia.from_dict(d["inertia"]) == p.inertia == Inertia(1, 1, 5)
     assert d["loss"] == p.loss and len(d["theta"]) == p.theta.numel() == 7
     assert torch.tensor(d["product"], dtype=torch.float64).equal(p.product)
     text = str(p)
     assert "saddle" in text and "S = {1}" in text and f"{p.loss:.6g}" in text
-    assert "n- = 1" in text and "n0 = 1" in text and "7 params" in text
-    assert "origin" in str(points[-1]) and "n- = 3" in str(points[-1])
+    assert "n-=1, n0=1, n+=5" in text and "7 params" in text
+    assert "origin" in str(points[-1]) and "n-=3, n0=1, n+=3" in str(points[-1])

@@ -16,7 +16,13 @@ __all__ = ["check_choice", "check_fraction", "check_int", "check_positive"]
 
 
 def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
-    """Return ``value`` if it is one of ``choices``; else raise :class:`InvalidInputError`."""
+    """Return ``value`` if it is one of ``choices``; else raise :class:`InvalidInputError`.
+
+    Args:
+        name: the argument's name, quoted in the error message.
+        value: what the caller passed (must be a ``str``).
+        choices: the accepted spellings, listed in the error message.
+    """
     if not isinstance(value, str) or value not in choices:
         raise InvalidInputError(
             f"unknown {name} {value!r}; choose one of: {', '.join(repr(c) for c in choices)}"
@@ -25,7 +31,13 @@ def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
 
 
 def check_positive(name: str, value: Any, *, allow_zero: bool = False) -> float:
-    """Return ``value`` as a float if it is finite and > 0 (≥ 0 with ``allow_zero``)."""
+    """Return ``value`` as a float if it is finite and > 0 (≥ 0 with ``allow_zero``).
+
+    Args:
+        name: the argument's name, quoted in the error message.
+        value: what the caller passed: anything ``float()`` accepts except a ``bool``.
+        allow_zero: accept 0 as well (default False: strictly positive).
+    """
     if isinstance(value, bool):
         raise InvalidInputError(f"{name} must be a number, got {value!r}")
     try:
@@ -39,14 +51,26 @@ def check_positive(name: str, value: Any, *, allow_zero: bool = False) -> float:
 
 
 def check_int(name: str, value: Any, minimum: int) -> int:
-    """Return ``value`` if it is an integer (not a bool) ≥ ``minimum``."""
+    """Return ``value`` if it is an integer (not a bool) ≥ ``minimum``.
+
+    Args:
+        name: the argument's name, quoted in the error message.
+        value: what the caller passed; an ``int`` but not a ``bool``.
+        minimum: the smallest accepted value (inclusive).
+    """
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise InvalidInputError(f"{name} must be an integer ≥ {minimum}, got {value!r}")
     return int(value)
 
 
 def check_fraction(name: str, value: Any, example: str) -> float:
-    """Return ``value`` as a float if it lies strictly between 0 and 1."""
+    """Return ``value`` as a float if it lies strictly between 0 and 1.
+
+    Args:
+        name: the argument's name, quoted in the error message.
+        value: what the caller passed: a number in the open interval (0, 1).
+        example: a typical valid value, shown in the error message (e.g. ``"0.95"``).
+    """
     x = check_positive(name, value)
     if not x < 1:
         raise InvalidInputError(f"{name} must be in (0, 1), e.g. {example}; got {value!r}")

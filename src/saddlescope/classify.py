@@ -33,6 +33,7 @@ from saddlescope.tolerance import Inertia, Tolerance
 __all__ = ["CriticalPoint", "Probe", "classify"]
 
 Kind = Literal["minimum", "maximum", "saddle", "degenerate", "not-critical"]
+ProbeVerdict = Literal["rise", "fall", "flat"]
 DEFAULT_PROBE_RADII = (1e-4, 1e-3, 1e-2, 1e-1)
 MAX_PROBE_DIRECTIONS = 16
 
@@ -50,7 +51,7 @@ class Probe:
     sign: int
     radius: float
     delta_loss: float
-    verdict: Literal["rise", "fall", "flat"]
+    verdict: ProbeVerdict
 
     def to_dict(self) -> dict[str, Any]:
         """The five fields by name."""
@@ -425,6 +426,6 @@ def _probe(
     probes = []
     for (d, s, r), delta in zip(steps, deltas.tolist()):
         margin = r * float(slopes[d]) + tol
-        verdict = "fall" if delta < -margin else "rise" if delta > margin else "flat"
-        probes.append(Probe(d, s, r, delta, verdict))  # type: ignore[arg-type]
+        verdict: ProbeVerdict = "fall" if delta < -margin else "rise" if delta > margin else "flat"
+        probes.append(Probe(d, s, r, delta, verdict))
     return probes

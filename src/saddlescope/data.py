@@ -27,7 +27,13 @@ DATASETS = ("digits", "teacher-student", "sinc")
 
 @dataclass(frozen=True, eq=False)
 class Dataset:
-    """Inputs (N, d_in) and regression targets (N, d_out), float64."""
+    """Inputs (N, d_in) and regression targets (N, d_out), float64.
+
+    Attributes:
+        name: the dataset's name, one of :data:`DATASETS`.
+        inputs: the (N, d_in) float64 input matrix, one row per sample.
+        targets: the (N, d_out) float64 regression targets (one-hot rows for digits).
+    """
 
     name: str
     inputs: Tensor
@@ -35,14 +41,17 @@ class Dataset:
 
     @property
     def num_samples(self) -> int:
+        """N, the number of samples (rows)."""
         return self.inputs.shape[0]
 
     @property
     def num_features(self) -> int:
+        """d_in, the number of input features."""
         return self.inputs.shape[1]
 
     @property
     def num_outputs(self) -> int:
+        """d_out, the number of targets per sample."""
         return self.targets.shape[1]
 
 
@@ -60,9 +69,22 @@ def load_dataset(
 ) -> Dataset:
     """Build an embedded dataset of ``n_samples`` samples, deterministically from ``seed``.
 
-    ``classes`` and ``pool`` apply to digits (classes 0…classes−1; 8×8 images average-pooled by
-    ``pool``); ``d_in``, ``teacher_hidden``, ``d_out`` to teacher-student; ``noise`` (Gaussian, on
-    the targets) to teacher-student and sinc.
+    Args:
+        name: which dataset, one of :data:`DATASETS` (``"digits"``, ``"teacher-student"``,
+            ``"sinc"``).
+        n_samples: N, the number of samples (≥ 1; digits has at most the images available).
+        seed: seeds everything random (subsample, inputs, teacher, noise); default 0.
+        classes: digits only: keep the digits 0…classes−1 (2…10, default 10).
+        pool: digits only: average-pool the 8×8 images by this factor (1, 2, 4 or 8; default 2,
+            i.e. 4×4 = 16 features).
+        d_in: teacher-student only: the input dimension (default 4).
+        teacher_hidden: teacher-student only: the teacher's tanh hidden width (default 3).
+        d_out: teacher-student only: the number of outputs (default 1).
+        noise: teacher-student and sinc: the standard deviation of Gaussian noise added to the
+            targets (default 0, noiseless; ignored by digits).
+
+    Returns:
+        The :class:`Dataset`.
 
     >>> load_dataset("sinc", n_samples=5).inputs.shape
     torch.Size([5, 1])

@@ -21,7 +21,7 @@ class SaddlescopeError(Exception):
 
 
 class InvalidInputError(SaddlescopeError, ValueError):
-    """An argument is malformed: wrong shape, bad tolerance, unknown option, empty data…"""
+    """An argument is malformed: wrong shape, bad tolerance, unknown option, empty data."""
 
 
 class NonFiniteError(SaddlescopeError, ArithmeticError):

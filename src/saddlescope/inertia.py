@@ -263,14 +263,14 @@ def estimate_inertia(
 ) -> InertiaEstimate:
     """n₋, n₀, n₊ (hence index and minimum ratio) with error bars, from probes × steps HVPs.
 
-    Runs :func:`~saddlescope.slq.slq` and brackets each probe's distribution function at ±tol
-    by Gauss–Radau (module docstring): the bars hold the quadrature bias by construction and the sampling
-    error at ``confidence``. tol = max(atol, rtol·max|λ|) as everywhere in saddlescope (rtol
-    defaults by dtype: 1e-6 in float64), max|λ| from the probes' extreme Ritz values. Where much
-    of the spectrum lies within about (λmax−λmin)/steps² of ±tol the bars are wide: they say
+    Runs :func:`~saddlescope.slq.slq` and brackets each probe's distribution function at ±tol by
+    Gauss–Radau (module docstring): the bars hold the quadrature bias by construction and the
+    sampling error at ``confidence``. tol = max(atol, rtol·max|λ|) as everywhere in saddlescope
+    (rtol defaults by dtype: 1e-6 in float64), max|λ| from the probes' extreme Ritz values. Where
+    much of the spectrum lies within about (λmax−λmin)/steps² of ±tol the bars are wide: they say
     what HVPs can tell, no more. ``variance``: ``"bound"`` (default) the largest variance a
-    Rademacher probe's count can have, valid for any number of probes; ``"sample"`` Student t on
-    the probe-to-probe spread (≥ 2 probes).
+    Rademacher probe's count can have, valid for any number of probes; ``"sample"`` Student t on the
+    probe-to-probe spread (≥ 2 probes).
 
     Defaults: one probe of ``lanczos_steps`` = min(n, 400). The sampling part,
     ≈ q·√(2f(1−f)/(n·p)), is known in advance and small for large n (±0.02·n at n = 5000,

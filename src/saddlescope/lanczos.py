@@ -72,13 +72,19 @@ _BREAKDOWN = 10
 class Tridiagonal:
     """T = tridiag(β, α, β) from m Lanczos steps, and the basis Q (n × m) when kept.
 
-    α and β are CPU float64 whatever the operator's device. ``beta_last`` is β_m, the coupling to
-    the next (unbuilt) vector: 0 when the Krylov space is invariant (the m Ritz values are then
-    exact eigenvalues).
+    α and β are CPU float64 whatever the operator's device.
+
+    Attributes:
+        alpha: α, T's diagonal (length m): αⱼ = qⱼᵀ·H·qⱼ.
+        beta: β, T's off-diagonal (length m − 1): the norms of the successive residuals.
+        beta_last: β_m, the coupling to the next (unbuilt) vector: 0 when the Krylov space is
+            invariant (the m Ritz values are then exact eigenvalues).
+        basis: Q, the n × m orthonormal Lanczos basis on the operator's device, or None when
+            not kept (it costs m·n numbers).
     """
 
     alpha: Tensor
-    beta: Tensor  # length m − 1
+    beta: Tensor
     beta_last: float
     basis: Tensor | None
 
@@ -230,10 +236,19 @@ def _reorthogonalize(basis: Tensor, W: Tensor) -> tuple[Tensor, Tensor]:
 class LanczosResult:
     """Extreme eigenpairs (ascending, values in CPU float64) with residual and error bounds.
 
-    ``residuals[i]`` = β_m|s_{m,i}| = ‖H v_i − λ_i v_i‖ (exact up to rounding with full
-    reorthogonalisation); ``errors[i]`` = min(r_i, r_i²/δ_i), the estimated |λ_i − λ_true|;
-    neither is reported below ε·max|θ|. ``scale`` is max|θ| over all Ritz values, a lower bound
-    on ‖H‖.
+    Attributes:
+        eigenvalues: the wanted Ritz values θᵢ, ascending, CPU float64.
+        eigenvectors: the Ritz vectors vᵢ as the columns of an n × k tensor on the operator's
+            device (unit norm, in the order of ``eigenvalues``).
+        residuals: ``residuals[i]`` = β_m|s_{m,i}| = ‖H vᵢ − θᵢ vᵢ‖ (exact up to rounding with
+            full reorthogonalisation); not reported below ε·max|θ|.
+        errors: ``errors[i]`` = min(rᵢ, rᵢ²/δᵢ), the estimated |θᵢ − λ_true|, δᵢ the gap to
+            the nearest other Ritz value; not reported below ε·max|θ|.
+        steps: m, the Lanczos steps taken (the Krylov basis size).
+        products: operator products spent (one per step for a single start vector).
+        converged: True when every wanted pair met ``lanczos_tol`` before ``lanczos_steps``
+            ran out (or the Krylov space became invariant).
+        scale: max|θ| over all Ritz values, a lower bound on ‖H‖.
     """
 
     eigenvalues: Tensor

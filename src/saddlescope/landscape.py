@@ -31,7 +31,7 @@ from torch import Tensor
 from saddlescope.checks import check_choice, check_positive
 from saddlescope.errors import InvalidInputError
 from saddlescope.objective import Objective
-from saddlescope.spectrum import Spectrum, hessian_spectrum
+from saddlescope.spectrum import Spectrum, Which, hessian_spectrum
 
 __all__ = [
     "EigenDirection",
@@ -69,7 +69,15 @@ def _loss_range(losses: Tensor) -> str:
 
 @dataclass(frozen=True, eq=False)
 class Line:
-    """L(origin + a·direction) for each a in ``alphas``; ``origin_loss`` = L(origin)."""
+    """L(origin + a·direction) for each a in ``alphas``; ``origin_loss`` = L(origin).
+
+    Attributes:
+        origin: θ, the point the line passes through (flat, on the CPU).
+        direction: d, the line's direction (flat, as given: not normalised).
+        alphas: the coordinates a along d, float64.
+        losses: L(origin + a·direction) for each a, float64, same length as ``alphas``.
+        origin_loss: L(origin), or None when not evaluated.
+    """
 
     origin: Tensor
     direction: Tensor
@@ -78,6 +86,7 @@ class Line:
     origin_loss: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        """Every field, tensors as lists."""
         keys = ("origin", "direction", "alphas", "losses")
         return {**{k: getattr(self, k).tolist() for k in keys}, "origin_loss": self.origin_loss}
 
@@ -91,7 +100,17 @@ class Line:
 
 @dataclass(frozen=True, eq=False)
 class Plane:
-    """``losses[j, i]`` = L(origin + alphas[i]·d1 + betas[j]·d2)."""
+    """``losses[j, i]`` = L(origin + alphas[i]·d1 + betas[j]·d2).
+
+    Attributes:
+        origin: θ, the plane's origin (flat, on the CPU).
+        d1: the first direction (as given: not normalised), along the a axis.
+        d2: the second direction, along the b axis.
+        alphas: the coordinates a along ``d1``, float64.
+        betas: the coordinates b along ``d2``, float64.
+        losses: the (len(betas), len(alphas)) float64 grid of losses: rows follow b, columns a
+            (the layout ``matplotlib.contour(alphas, betas, losses)`` expects).
+    """
 
     origin: Tensor
     d1: Tensor
@@ -101,6 +120,7 @@ class Plane:
     losses: Tensor
 
     def to_dict(self) -> dict[str, Any]:
+        """Every field, tensors as (nested) lists."""
         keys = ("origin", "d1", "d2", "alphas", "betas", "losses")
         return {k: getattr(self, k).tolist() for k in keys}
 
@@ -120,7 +140,17 @@ def _grid_axis(name: str, values: Tensor | list[float]) -> Tensor:
 
 
 def line(obj: Objective, theta: Tensor, direction: Tensor, alphas: Tensor | list[float]) -> Line:
-    """The loss along θ + a·d (and at θ itself, as ``origin_loss``)."""
+    """The loss along θ + a·d (and at θ itself, as ``origin_loss``).
+
+    Args:
+        obj: the objective L.
+        theta: the point θ the slice passes through (flat, like ``obj.theta0``).
+        direction: d, a flat vector like θ, used as given (a is in units of ‖d‖).
+        alphas: the coordinates a, any finite numbers (a non-empty list or 1-D tensor).
+
+    Returns:
+        A :class:`Line`.
+    """
     theta, d = obj.check_theta(theta), obj.check_theta(direction, "direction")
     a = _grid_axis("alphas", alphas)
     points = torch.cat([theta[None], theta + a.to(theta)[:, None] * d])
@@ -136,7 +166,20 @@ def plane(
     alphas: Tensor | list[float],
     betas: Tensor | list[float],
 ) -> Plane:
-    """The loss on the plane θ + a·d1 + b·d2 over the grid ``alphas`` × ``betas``."""
+    """The loss on the plane θ + a·d1 + b·d2 over the grid ``alphas`` × ``betas``.
+
+    Args:
+        obj: the objective L.
+        theta: the point θ the slice passes through (flat, like ``obj.theta0``).
+        d1: the first direction, a flat vector like θ, used as given.
+        d2: the second direction, used as given (pass the pair through :func:`orthogonalize`
+            for exact plane coordinates).
+        alphas: the coordinates a along d1 (a non-empty list or 1-D tensor of finite numbers).
+        betas: the coordinates b along d2.
+
+    Returns:
+        A :class:`Plane` with ``losses[j, i]`` at (alphas[i], betas[j]).
+    """
     theta = obj.check_theta(theta)
     d1, d2 = obj.check_theta(d1, "d1"), obj.check_theta(d2, "d2")
     a, b = _grid_axis("alphas", alphas), _grid_axis("betas", betas)
@@ -168,13 +211,20 @@ def _unit_signed(u: Tensor) -> Tensor:
 
 @dataclass(frozen=True, eq=False)
 class EigenDirection:
-    """A unit eigenvector of H(θ) and its eigenvalue: H·vector = eigenvalue·vector."""
+    """A unit eigenvector of H(θ) and its eigenvalue: H·vector = eigenvalue·vector.
+
+    Attributes:
+        which: the end of the spectrum it belongs to, ``"most-negative"`` or ``"most-positive"``.
+        eigenvalue: λ, the smallest or largest eigenvalue of H(θ).
+        vector: u, with ‖u‖ = 1 and its largest-magnitude entry positive (a deterministic sign).
+    """
 
     which: str
     eigenvalue: float
     vector: Tensor
 
     def to_dict(self) -> dict[str, Any]:
+        """The three fields, the vector as a list."""
         return {"which": self.which, "eigenvalue": self.eigenvalue, "vector": self.vector.tolist()}
 
     def __str__(self) -> str:
@@ -201,19 +251,28 @@ def eigen_pairs(
 ) -> tuple[EigenDirection, ...]:
     """(λ, u) at the ends of H(θ)'s spectrum: H·u = λ·u, ‖u‖ = 1, largest |uᵢ| positive.
 
-    ``"most-negative"`` is the smallest (algebraic) eigenvalue, ``"most-positive"`` the largest.
-    A given ``spectrum`` (with eigenvectors) is reused: its first and last columns. Otherwise
-    ``hessian_spectrum`` is called once with k = 1 at the needed end(s) (Lanczos, or dense for
-    tiny models), started from ``seed``.
+    Args:
+        obj: the objective L.
+        theta: the point θ where the Hessian is taken (flat, like ``obj.theta0``).
+        which: ``"most-negative"`` (the smallest, algebraic, eigenvalue), ``"most-positive"``
+            (the largest), or a sequence of them; default both, in that order.
+        spectrum: a :class:`~saddlescope.Spectrum` of H(θ) with eigenvectors to reuse (its
+            first and last columns); None (default) computes one with ``hessian_spectrum``,
+            k = 1 at the needed end(s) (Lanczos, or dense for tiny models).
+        seed: seeds the Lanczos start vector when a spectrum is computed (default 0).
+
+    Returns:
+        One :class:`EigenDirection` per entry of ``which``, in order.
     """
     ends = _which_tuple(which)
     theta = obj.check_theta(theta)
     if spectrum is None:
+        side: Which
         if len(set(ends)) == 2:
             side = "both"
         else:
             side = "smallest" if ends[0] == "most-negative" else "largest"
-        spectrum = hessian_spectrum(obj, theta, k=1, which=side, seed=seed)  # type: ignore[arg-type]
+        spectrum = hessian_spectrum(obj, theta, k=1, which=side, seed=seed)
     if not isinstance(spectrum, Spectrum):
         raise InvalidInputError(f"spectrum must be a Spectrum, got {type(spectrum).__name__}")
     if spectrum.eigenvectors is None:
@@ -242,7 +301,16 @@ def eigen_directions(
     *,
     seed: int = 0,
 ) -> tuple[Tensor, ...]:
-    """Unit eigenvectors u of H(θ) at the requested ends, H·u = λ_min·u / λ_max·u (see eigen_pairs).
+    """Unit eigenvectors u of H(θ) at the requested ends, H·u = λ_min·u / λ_max·u.
+
+    The vectors of :func:`eigen_pairs`, without their eigenvalues.
+
+    Args:
+        obj: the objective L.
+        theta: the point θ where the Hessian is taken (flat, like ``obj.theta0``).
+        which: ``"most-negative"``, ``"most-positive"``, or a sequence of them (default both).
+        spectrum: a spectrum of H(θ) with eigenvectors to reuse, or None to compute one.
+        seed: seeds the Lanczos start vector when a spectrum is computed (default 0).
 
     >>> from saddlescope import toy
     >>> obj = toy.worked_example_objective()
@@ -270,6 +338,17 @@ def random_direction(
     values (their code's choice: each entry is its own filter). With ``filter_normalized=False``
     the direction is a unit vector, ‖d‖ = 1. The draw is from a CPU generator in float64, so a
     seed gives the same direction on any device.
+
+    Args:
+        obj: the objective; its parameter shapes define the filters.
+        theta: the point θ whose filter norms scale the direction.
+        seed: seeds the Gaussian draw (a non-negative integer, default 0).
+        filter_normalized: scale each filter to θ's (default True); False gives a unit vector.
+        ignore_biases: with filter normalisation, zero the ≤ 1-D parameters (default True);
+            False copies θ's values there.
+
+    Returns:
+        d, a flat vector like θ (its dtype and device).
     """
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise InvalidInputError(f"seed must be a non-negative integer, got {seed!r}")
@@ -305,6 +384,10 @@ def orthogonalize(d1: Tensor, d2: Tensor) -> tuple[Tensor, Tensor]:
     """(d1, d2′) with d2′ = d2 − (⟨d1, d2⟩/‖d1‖²)·d1 rescaled to ‖d2‖, so d1 ⟂ d2′ (Gram–Schmidt).
 
     d1 is returned as given; d2′ keeps d2's length. Raises if either is zero or they are parallel.
+
+    Args:
+        d1: the first direction (1-D, finite, non-zero), kept as is.
+        d2: the second direction, same length; its component along d1 is removed.
     """
     d1, d2 = torch.as_tensor(d1), torch.as_tensor(d2)
     if d1.ndim != 1 or d1.shape != d2.shape:
@@ -353,6 +436,14 @@ def slice_1d(
 ) -> Line:
     """L(θ + t·d) at ``num`` points t ∈ [−span, span] (t in units of d's length, not normalised).
 
+    Args:
+        obj: the objective L.
+        theta: the point θ the slice passes through (flat, like ``obj.theta0``).
+        direction: d, a finite non-zero flat vector like θ (e.g. from :func:`eigen_directions`
+            or :func:`random_direction`).
+        span: the half-width of the symmetric grid, > 0 (default 1).
+        num: the number of grid points, ≥ 2 (default 51; odd puts a point at θ).
+
     >>> from saddlescope import toy
     >>> obj = toy.worked_example_objective()
     >>> u = torch.tensor([1.0, 1.0], dtype=torch.float64) / 2**0.5
@@ -376,6 +467,17 @@ def slice_2d(
     ``span`` and ``num`` are one value for both axes or a pair. d1 and d2 are used as given
     (not normalised); they must not be parallel — pass them through :func:`orthogonalize` so that
     points mapped into the plane land exactly.
+
+    Args:
+        obj: the objective L.
+        theta: the point θ the slice passes through (flat, like ``obj.theta0``).
+        d1: the first direction, a finite non-zero flat vector like θ.
+        d2: the second direction, not parallel to d1.
+        span: the grid's half-width, > 0: one value for both axes or (span₁, span₂) (default 1).
+        num: grid points per axis, ≥ 2: one value or a pair (default 51).
+
+    Returns:
+        A :class:`Plane` over the grid.
     """
     d1, d2 = _check_direction(obj, d1, "d1"), _check_direction(obj, d2, "d2")
     cos = float(d1 @ d2) / float(torch.linalg.vector_norm(d1) * torch.linalg.vector_norm(d2))

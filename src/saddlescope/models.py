@@ -31,6 +31,18 @@ def mlp(
 ) -> nn.Sequential:
     """Linear → act → … → Linear with PyTorch's default initialisation, drawn from ``seed``.
 
+    Every layer has a bias; weights and biases are U(−1/√fan_in, 1/√fan_in) like ``nn.Linear``,
+    but drawn from a generator seeded by ``seed`` (the global RNG is left untouched).
+
+    Args:
+        d_in: the input width.
+        hidden: the hidden layers' widths, in order (may be empty: a linear model).
+        d_out: the output width.
+        activation: the nonlinearity between layers, a key of :data:`ACTIVATIONS`
+            (default ``"tanh"``: smooth, so the Hessian is defined everywhere).
+        seed: seeds the initial weights (default 0).
+        dtype: the parameters' dtype (default float64, for accurate Hessians).
+
     >>> sum(p.numel() for p in mlp(16, [8], 10).parameters())
     226
     """
@@ -53,6 +65,12 @@ def mlp(
 
 
 def num_params(d_in: int, hidden: tuple[int, ...] | list[int], d_out: int) -> int:
-    """Parameter count of :func:`mlp` without building it."""
+    """Parameter count of :func:`mlp` without building it.
+
+    Args:
+        d_in: the input width.
+        hidden: the hidden layers' widths.
+        d_out: the output width.
+    """
     widths = [d_in, *hidden, d_out]
     return sum(a * b + b for a, b in zip(widths[:-1], widths[1:]))

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 import torch
@@ -39,6 +39,7 @@ __all__ = ["Batch", "Objective"]
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
 NormStats = Literal["running", "batch"]
+NORM_STATS: tuple[NormStats, ...] = ("running", "batch")
 
 
 def _human_bytes(n: float) -> str:
@@ -52,36 +53,34 @@ def _human_bytes(n: float) -> str:
 class Objective:
     """θ ↦ loss, gradient, Hessian-vector products and dense Hessian of a model on data.
 
-    Parameters
-    ----------
-    model:
-        Any ``nn.Module``. It is copied once; the original is never modified (parameters,
-        buffers, ``training`` flags and ``requires_grad`` stay bit-for-bit as they were).
-    loss_fn:
-        ``loss_fn(outputs, targets)`` returning a scalar: the *mean* over the batch
-        (``reduction="mean"``, as ``nn.MSELoss()`` and ``nn.CrossEntropyLoss()`` default to).
-    data:
-        An ``(inputs, targets)`` pair of tensors, or an iterable of such batches (a
-        ``DataLoader``). It is copied once at construction and held on ``device``, so a shuffling
-        loader yields one fixed objective. Batch losses are weighted by batch size, so the
-        objective equals the loss on the concatenated data (an uneven last batch included) for
-        any per-sample mean loss; losses that normalise by something else (class-weighted or
-        ``ignore_index`` cross-entropy) are weighted by batch size all the same.
-    dtype, device:
-        Where the analysis runs; default: the model's. Use ``torch.float64`` for precise work.
-    norm_stats:
-        ``"running"`` (default): the model is evaluated in eval mode — BatchNorm uses its
-        running statistics (read, never written) and dropout is off. ``"batch"``: BatchNorm
-        normalises with each batch's own statistics, as in training (dropout still off so the
-        objective is deterministic); the objective is then the weighted mean of per-batch losses.
-    memory_budget:
-        Bytes the analysis may hold: a dense Hessian over it is refused (:meth:`hessian` points
-        at Lanczos instead); gradient graphs are kept for Hessian-vector products only while
-        they fit it (later batches are rebuilt per product); on a GPU it also bounds the blocks
-        in which the dense Hessian is computed.
+    Args:
+        model: any ``nn.Module``. It is copied once; the original is never modified
+            (parameters, buffers, ``training`` flags and ``requires_grad`` stay bit-for-bit as
+            they were). Its trainable parameters, in ``named_parameters()`` order, make θ.
+        loss_fn: ``loss_fn(outputs, targets)`` returning a scalar: the *mean* over the batch
+            (``reduction="mean"``, as ``nn.MSELoss()`` and ``nn.CrossEntropyLoss()`` default to).
+        data: an ``(inputs, targets)`` pair of tensors, or an iterable of such batches (a
+            ``DataLoader``). It is copied once at construction and held on ``device``, so a
+            shuffling loader yields one fixed objective. Batch losses are weighted by batch
+            size, so the objective equals the loss on the concatenated data (an uneven last
+            batch included) for any per-sample mean loss; losses that normalise by something
+            else (class-weighted or ``ignore_index`` cross-entropy) are weighted by batch size
+            all the same.
+        dtype: the floating-point dtype the analysis runs in; default: the model's. Use
+            ``torch.float64`` for precise work (tolerances default by dtype).
+        device: where the analysis runs; default: the model's.
+        norm_stats: ``"running"`` (default): the model is evaluated in eval mode — BatchNorm
+            uses its running statistics (read, never written) and dropout is off. ``"batch"``:
+            BatchNorm normalises with each batch's own statistics, as in training (dropout still
+            off so the objective is deterministic); the objective is then the weighted mean of
+            per-batch losses.
+        memory_budget: bytes the analysis may hold (default
+            :data:`~saddlescope.operators.DEFAULT_MEMORY_BUDGET`): a dense Hessian over it is
+            refused (:meth:`hessian` points at Lanczos instead); gradient graphs are kept for
+            Hessian-vector products only while they fit it (later batches are rebuilt per
+            product); on a GPU it also bounds the blocks in which the dense Hessian is computed.
 
     Example:
-    -------
     >>> import torch
     >>> from saddlescope import Objective
     >>> model = torch.nn.Linear(3, 1)
@@ -106,7 +105,7 @@ class Objective:
             raise InvalidInputError(f"model must be a torch.nn.Module, got {type(model).__name__}")
         if not callable(loss_fn):
             raise InvalidInputError("loss_fn must be callable as loss_fn(outputs, targets)")
-        self.norm_stats: NormStats = check_choice("norm_stats", norm_stats, ("running", "batch"))  # type: ignore[assignment]
+        self.norm_stats = cast(NormStats, check_choice("norm_stats", norm_stats, NORM_STATS))
         self.memory_budget = int(check_positive("memory_budget", memory_budget))
 
         trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
@@ -194,12 +193,22 @@ class Objective:
         return self._module
 
     def unflatten(self, theta: Tensor) -> dict[str, Tensor]:
-        """Split θ into ``{parameter name: tensor}`` views with the model's shapes."""
+        """Split θ into ``{parameter name: tensor}`` views with the model's shapes.
+
+        Args:
+            theta: a flat vector of length ``num_params`` (views share its storage).
+        """
         chunks = torch.split(theta, list(self._numels))
         return {n: c.view(s) for n, c, s in zip(self.param_names, chunks, self.param_shapes)}
 
     def check_theta(self, theta: Tensor | np.ndarray | Sequence[float], name: str = "θ") -> Tensor:
-        """Return θ as a 1-D tensor in this objective's dtype and device, or raise a clear error."""
+        """Return θ as a 1-D tensor in this objective's dtype and device, or raise a clear error.
+
+        Args:
+            theta: a flat vector of ``num_params`` real numbers (tensor, array or sequence);
+                detached and copied if its dtype or device differ.
+            name: what to call it in the error message (default "θ"; e.g. "direction").
+        """
         t = torch.as_tensor(theta)
         if t.ndim != 1 or t.numel() != self.num_params:
             raise InvalidInputError(
@@ -229,7 +238,11 @@ class Objective:
         return self.loss_fn(outputs, targets)
 
     def loss(self, theta: Tensor) -> Tensor:
-        """L(θ): the mean loss over all samples (a 0-dim tensor)."""
+        """L(θ): the mean loss over all samples (a 0-dim tensor).
+
+        Args:
+            theta: the parameters, a flat vector like :attr:`theta0`.
+        """
         theta = self.check_theta(theta)
         with torch.no_grad():
             total = self._mean_loss(theta)
@@ -243,7 +256,16 @@ class Objective:
         return total
 
     def losses(self, thetas: Tensor, *, chunk_size: int = 1024) -> Tensor:
-        """L at every row of an (m, n) block of parameter vectors, by ``vmap`` (slices, probes)."""
+        """L at every row of an (m, n) block of parameter vectors, by ``vmap`` (slices, probes).
+
+        Args:
+            thetas: an (m, n) block, one parameter vector per row.
+            chunk_size: rows evaluated per ``vmap`` pass (default 1024): bounds the memory of
+                the batched forward, (chunk_size × a forward's activations).
+
+        Returns:
+            The m losses, a 1-D tensor.
+        """
         thetas = torch.as_tensor(thetas)
         if thetas.ndim != 2 or thetas.shape[1] != self.num_params:
             raise InvalidInputError(
@@ -262,8 +284,11 @@ class Objective:
     def loss_and_grad(self, theta: Tensor) -> tuple[Tensor, Tensor]:
         """(L(θ), ∇L(θ)) with one backward pass per batch.
 
-        Plain ``torch.autograd`` on a flat leaf (≈25 % less than ``torch.func.grad`` on the
-        3.5k MLP); under ``no_grad``/``inference_mode`` too, unused parameters getting 0.
+        Plain ``torch.autograd`` on a flat leaf (cheaper than ``torch.func.grad``; see
+        docs/benchmarks.md); under ``no_grad``/``inference_mode`` too, unused parameters getting 0.
+
+        Args:
+            theta: the parameters, a flat vector like :attr:`theta0`.
         """
         theta = self.check_theta(theta)
         leaf = _leaf(theta)
@@ -278,11 +303,20 @@ class Objective:
         return total_loss, total_grad
 
     def grad(self, theta: Tensor) -> Tensor:
-        """∇L(θ), a vector like θ."""
+        """∇L(θ), a vector like θ.
+
+        Args:
+            theta: the parameters, a flat vector like :attr:`theta0`.
+        """
         return self.loss_and_grad(theta)[1]
 
     def hvp(self, theta: Tensor, v: Tensor) -> Tensor:
-        """H(θ)·v. For many products at one θ use :meth:`hessian_operator`, which reuses graphs."""
+        """H(θ)·v. For many products at one θ use :meth:`hessian_operator`, which reuses graphs.
+
+        Args:
+            theta: the parameters, a flat vector like :attr:`theta0`.
+            v: a vector like θ, or an n×k block of k vectors (one product each).
+        """
         return self.hessian_operator(theta, cache=False) @ v
 
     def hessian_operator(self, theta: Tensor, *, cache: bool | None = None) -> HessianOperator:
@@ -306,6 +340,10 @@ class Objective:
         a product, or here if none was yet): the tensors autograd saves for a double backward,
         each storage once, data and θ excluded, scaled by sample count to the other batches.
         Graph sizes follow the shapes, not θ.
+
+        Args:
+            theta: where to build the first graph if none was built yet (the size does not
+                depend on it).
         """
         if self._graph_memo is None:
             self.gradient_graph(self.check_theta(theta), self._batches[0])

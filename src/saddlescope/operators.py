@@ -367,7 +367,12 @@ def as_operator(source: object, theta: Tensor | None = None) -> Operator:
 
 
 def dense_matrix(op: Operator) -> Tensor:
-    """The n×n matrix of an operator: its own ``dense()`` when it has one, else H·I by blocks."""
+    """The n×n matrix of an operator: its own ``dense()`` when it has one, else H·I by blocks.
+
+    Args:
+        op: any :class:`Operator`; without a ``dense()`` it is applied to the unit basis
+            32 columns at a time (n products) and the result symmetrised, ½(H + Hᵀ).
+    """
     dense = getattr(op, "dense", None)
     if callable(dense):
         return dense()

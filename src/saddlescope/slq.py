@@ -37,7 +37,12 @@ _RADAU_GUARD = 1e8  # |bordering term| above this × scale: t is a Ritz value, u
 
 @dataclass(frozen=True)
 class Estimate:
-    """A stochastic estimate and its standard error (nan with a single sample)."""
+    """A stochastic estimate and its standard error (nan with a single sample).
+
+    Attributes:
+        value: the estimate, the mean over probes.
+        stderr: its standard error, the probes' sample standard deviation over √probes.
+    """
 
     value: float
     stderr: float
@@ -58,12 +63,22 @@ class SpectralDensity:
     first components of their eigenvectors (each row sums to 1; rows of probes whose Lanczos run
     ended early are padded with weight 0). ``tridiagonals`` keep each probe's T and β_m for the
     Gauss–Radau brackets of :meth:`cdf_bracket`.
+
+    Attributes:
+        nodes: (probes, m) Ritz values, CPU float64.
+        weights: (probes, m) quadrature weights, each row summing to 1.
+        tridiagonals: each probe's :class:`~saddlescope.lanczos.Tridiagonal` (no basis).
+        residuals: per probe, the largest β_m·|s_m| of its two extreme Ritz values: how far the
+            spectrum may reach beyond the nodes (used by :attr:`scale_bound`).
+        num_params: n, the operator's size (counts are fractions × n).
+        hvps: operator products spent.
+        seed: the seed the probes were drawn from (reproduces them).
     """
 
     nodes: Tensor
     weights: Tensor
     tridiagonals: tuple[Tridiagonal, ...]
-    residuals: Tensor  # per probe: β_m·|s_m| of the extreme Ritz values
+    residuals: Tensor
     num_params: int
     hvps: int
     seed: int

@@ -52,10 +52,26 @@ DEFAULT_K = 6
 class Spectrum:
     """Hessian eigenvalues (ascending) with the tolerance that decides their signs.
 
-    ``eigenvectors[:, i]`` (when kept) belongs to ``eigenvalues[i]``. For a partial spectrum
-    (``which`` = "smallest", "largest" or "both") only those extremes are held (``complete`` is
-    False) and the counts are over them; ``scale`` is then max|λ| of the *whole* spectrum (measured
-    separately when the held end cannot show it), so the tolerance means the same at either end.
+    For a partial spectrum (``which`` = "smallest", "largest" or "both") only those extremes
+    are held (``complete`` is False) and there is no inertia (None): the signs of the eigenvalues
+    not held are unknown.
+
+    Attributes:
+        eigenvalues: λ, ascending, CPU float64 (all n, or the extremes asked for).
+        eigenvectors: n × len(eigenvalues), ``eigenvectors[:, i]`` belonging to
+            ``eigenvalues[i]``; None when not kept.
+        num_params: n, the Hessian's size.
+        method: how it was computed: "dense", "lanczos" or "arpack".
+        hvps: Hessian-vector products spent (n for a dense Hessian assembled from products).
+        rtol: the zero band relative to max|λ|: |λ| ≤ max(atol, rtol·max|λ|) counts as zero.
+        atol: the zero band's absolute floor.
+        residuals: ‖H·uᵢ − λᵢ·uᵢ‖ per eigenvalue (iterative methods), else None.
+        errors: the estimated |λ̂ᵢ − λᵢ| per eigenvalue (iterative methods), else None.
+        which: "all" for a complete spectrum, else the end(s) held.
+        scale: max|λ| of the *whole* spectrum for a partial one (measured separately when the
+            held end cannot show it, so the tolerance means the same at either end); None:
+            taken from the eigenvalues held.
+        converged: False when an iterative method stopped before its tolerance.
     """
 
     eigenvalues: Tensor
@@ -66,10 +82,10 @@ class Spectrum:
     rtol: float
     atol: float
     residuals: Tensor | None = None
-    errors: Tensor | None = None  # estimated |λ̂ − λ| per eigenvalue (iterative methods)
+    errors: Tensor | None = None
     which: str = "all"
     scale: float | None = None
-    converged: bool = True  # False when an iterative method stopped before its tolerance
+    converged: bool = True
 
     @property
     def complete(self) -> bool:
@@ -260,7 +276,7 @@ def hessian_spectrum(
 
 
 def _resolve_method(request: _Request, method: str) -> str:
-    """ "auto" → dense or lanczos; a partial request too large for Krylov → dense."""
+    """The method to run: "auto" → dense or lanczos; too large a partial request → dense."""
     op, n = request.op, request.op.shape[0]
     if method == "auto":
         method = "dense" if request.k is None and _dense_fits(op) else "lanczos"

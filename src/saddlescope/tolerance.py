@@ -48,12 +48,21 @@ _GRAD_TOL_OTHER = 1e-3
 
 
 def default_rtol(dtype: torch.dtype) -> float:
-    """The eigenvalue zero band's relative width by dtype: ~√ε, rounded up."""
+    """The eigenvalue zero band's relative width by dtype: ~√ε, rounded up.
+
+    Args:
+        dtype: the dtype the eigenvalues are computed in (float64 1e-6, float32 1e-3, half
+            precision 1e-2).
+    """
     return _RTOL.get(dtype, _RTOL_OTHER)
 
 
 def default_grad_tol(dtype: torch.dtype) -> float:
-    """The gradient norm at or below which θ is critical, by dtype (float64 1e-8, float32 1e-5)."""
+    """The gradient norm at or below which θ is critical, by dtype (float64 1e-8, float32 1e-5).
+
+    Args:
+        dtype: the dtype the gradient is computed in (half precision: 1e-3).
+    """
     return _GRAD_TOL.get(dtype, _GRAD_TOL_OTHER)
 
 
@@ -106,11 +115,21 @@ class Tolerance:
         )
 
     def threshold(self, scale: float) -> float:
-        """The zero band's half-width max(atol, rtol·scale), scale being max|λ|."""
+        """The zero band's half-width max(atol, rtol·scale), scale being max|λ|.
+
+        Args:
+            scale: max|λ| of the whole spectrum (or an estimate of it).
+        """
         return max(self.atol, self.rtol * float(scale))
 
     def inertia(self, eigenvalues: Tensor, scale: float | None = None) -> Inertia:
-        """Exact (n₋, n₀, n₊) of a complete set of eigenvalues (scale: max|λ| unless given)."""
+        """Exact (n₋, n₀, n₊) of a complete set of eigenvalues.
+
+        Args:
+            eigenvalues: every eigenvalue of the matrix.
+            scale: the max|λ| the zero band is relative to; None (default) takes it from
+                ``eigenvalues``.
+        """
         if scale is None:
             scale = float(eigenvalues.abs().max()) if eigenvalues.numel() else 0.0
         return Inertia.of_values(eigenvalues, self.threshold(scale))
@@ -121,7 +140,11 @@ class Tolerance:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Tolerance:
-        """Inverse of :meth:`to_dict` (validated: the dict may come from a file)."""
+        """Inverse of :meth:`to_dict` (validated: the dict may come from a file).
+
+        Args:
+            d: a dict with ``grad_tol``, ``rtol`` and ``atol``.
+        """
         return cls(float(d["grad_tol"]), float(d["rtol"]), float(d["atol"]))
 
     def __str__(self) -> str:
@@ -138,6 +161,12 @@ def _number(name: str, value: Any) -> float:
 
 
 Bars = tuple[tuple[float, float], tuple[float, float], tuple[float, float]]
+
+
+def _bars(pairs: Any) -> Bars:
+    """Three (low, high) pairs, as floats, from any sequence of three pairs (a decoded file)."""
+    neg, zero, pos = ((float(lo), float(hi)) for lo, hi in pairs)
+    return neg, zero, pos
 
 
 @dataclass(frozen=True)
@@ -166,7 +195,12 @@ class Inertia:
 
     @classmethod
     def of_values(cls, eigenvalues: Tensor, threshold: float) -> Inertia:
-        """Exact counts of ``eigenvalues`` against the zero band |λ| ≤ ``threshold``."""
+        """Exact counts of ``eigenvalues`` against the zero band |λ| ≤ ``threshold``.
+
+        Args:
+            eigenvalues: the eigenvalues to count (all of them, for a true inertia).
+            threshold: the zero band's half-width max(atol, rtol·max|λ|).
+        """
         neg = int((eigenvalues < -threshold).sum())
         pos = int((eigenvalues > threshold).sum())
         return cls(neg, eigenvalues.numel() - neg - pos, pos)
@@ -192,7 +226,11 @@ class Inertia:
         return self.n_pos / self.n
 
     def error(self, which: str) -> float:
-        """Half-width that covers the bar of ``which`` ("neg", "zero", "pos"); 0 when exact."""
+        """Half-width that covers the bar of ``which``; 0 when exact.
+
+        Args:
+            which: the count: "neg", "zero" or "pos".
+        """
         if self.bars is None:
             return 0.0
         value = {"neg": self.n_neg, "zero": self.n_zero, "pos": self.n_pos}[which]
@@ -210,7 +248,13 @@ class Inertia:
         return self.error("pos") / self.n
 
     def covers(self, n_neg: float, n_zero: float, n_pos: float) -> bool:
-        """True when the given counts lie inside the bars (equal the counts, when exact)."""
+        """True when the given counts lie inside the bars (equal the counts, when exact).
+
+        Args:
+            n_neg: a count of negative eigenvalues to check (e.g. an exact one).
+            n_zero: a count of zero eigenvalues.
+            n_pos: a count of positive eigenvalues.
+        """
         if self.bars is None:
             return (self.n_neg, self.n_zero, self.n_pos) == (n_neg, n_zero, n_pos)
         return all(lo <= c <= hi for (lo, hi), c in zip(self.bars, (n_neg, n_zero, n_pos)))
@@ -241,13 +285,18 @@ class Inertia:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Inertia:
-        """Inverse of :meth:`to_dict`."""
+        """Inverse of :meth:`to_dict`.
+
+        Args:
+            d: a dict with ``n_neg``, ``n_zero``, ``n_pos`` and, when estimated, ``bars``
+                (three [low, high] pairs) and ``confidence``.
+        """
         bars = d.get("bars")
         return cls(
             d["n_neg"],
             d["n_zero"],
             d["n_pos"],
-            bars=None if bars is None else tuple((float(lo), float(hi)) for lo, hi in bars),  # type: ignore[arg-type]
+            bars=None if bars is None else _bars(bars),
             confidence=d.get("confidence"),
         )
 

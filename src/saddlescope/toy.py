@@ -26,6 +26,7 @@ from torch import Tensor, nn
 
 from saddlescope.errors import InvalidInputError
 from saddlescope.objective import Objective
+from saddlescope.tolerance import Inertia
 
 __all__ = [
     "LinearCriticalPoint",
@@ -47,7 +48,13 @@ __all__ = [
 
 
 class WorkedExample(nn.Module):
-    """The two-parameter linear model y = w1·w2·x (MISSION §3)."""
+    """The two-parameter linear model y = w1·w2·x (MISSION §3).
+
+    Args:
+        w1: the first weight's initial value (default 0.5).
+        w2: the second weight's initial value (default −0.3; the defaults start off every
+            critical point).
+    """
 
     def __init__(self, w1: float = 0.5, w2: float = -0.3) -> None:
         super().__init__()
@@ -55,48 +62,84 @@ class WorkedExample(nn.Module):
         self.w2 = nn.Parameter(torch.tensor(float(w2)))
 
     def forward(self, x: Tensor) -> Tensor:
+        """The output w1·w2·x.
+
+        Args:
+            x: the inputs, any shape.
+        """
         return self.w1 * self.w2 * x
 
 
 def worked_example(
     w1: float = 0.5, w2: float = -0.3
 ) -> tuple[WorkedExample, nn.Module, tuple[Tensor, Tensor]]:
-    """(model, loss_fn, data) of the worked example: one sample x = 1, ŷ = 1, squared error."""
+    """(model, loss_fn, data) of the worked example: one sample x = 1, ŷ = 1, squared error.
+
+    Args:
+        w1: the first weight's initial value.
+        w2: the second weight's initial value.
+    """
     data = (torch.ones(1, 1), torch.ones(1, 1))
     return WorkedExample(w1, w2), nn.MSELoss(), data
 
 
 def worked_example_objective(dtype: torch.dtype = torch.float64) -> Objective:
-    """The worked example as an :class:`Objective` over θ = (w1, w2), in float64 by default."""
+    """The worked example as an :class:`Objective` over θ = (w1, w2), in float64 by default.
+
+    Args:
+        dtype: the objective's dtype (default float64, where the closed forms match to 1e-12).
+    """
     model, loss_fn, data = worked_example()
     return Objective(model, loss_fn, data, dtype=dtype)
 
 
 def worked_example_loss(w: Tensor) -> Tensor:
-    """Closed form L(w) = (1 − w1·w2)²."""
+    """Closed form L(w) = (1 − w1·w2)².
+
+    Args:
+        w: the point (w1, w2), a tensor of 2 entries.
+    """
     return (1 - w[0] * w[1]) ** 2
 
 
 def worked_example_grad(w: Tensor) -> Tensor:
-    """Closed form ∇L = −2(1 − w1w2)·(w2, w1)."""
+    """Closed form ∇L = −2(1 − w1w2)·(w2, w1).
+
+    Args:
+        w: the point (w1, w2), a tensor of 2 entries.
+    """
     r = 1 - w[0] * w[1]
     return torch.stack([-2 * r * w[1], -2 * r * w[0]])
 
 
 def worked_example_hessian(w: Tensor) -> Tensor:
-    """Closed form H = [[2w2², 4w1w2 − 2], [4w1w2 − 2, 2w1²]]."""
+    """Closed form H = [[2w2², 4w1w2 − 2], [4w1w2 − 2, 2w1²]].
+
+    Args:
+        w: the point (w1, w2), a tensor of 2 entries.
+    """
     off = 4 * w[0] * w[1] - 2
     return torch.stack([torch.stack([2 * w[1] ** 2, off]), torch.stack([off, 2 * w[0] ** 2])])
 
 
 def worked_example_minima(extent: float = 2.2, num: int = 200) -> list[tuple[Tensor, Tensor]]:
-    """The two branches of w1·w2 = 1 inside [−extent, extent]², as (w1, w2) curves."""
+    """The two branches of w1·w2 = 1 inside [−extent, extent]², as (w1, w2) curves.
+
+    Args:
+        extent: the half-width of the square (> 1 for the curves to be non-empty; default 2.2).
+        num: points per branch, log-spaced in |w1| from 1/extent to extent (default 200).
+    """
     w1 = torch.logspace(math.log10(1 / extent), math.log10(extent), num, dtype=torch.float64)
     return [(w1, 1 / w1), (-w1, -1 / w1)]
 
 
 class ScalarField(nn.Module):
-    """A module whose only parameter is w and whose output is f(w), whatever the input."""
+    """A module whose only parameter is w and whose output is f(w), whatever the input.
+
+    Args:
+        f: the scalar field, a differentiable map from a 1-D tensor w to a 0-dim tensor.
+        w0: w's initial value (stored as a float64 parameter).
+    """
 
     def __init__(self, f: Callable[[Tensor], Tensor], w0: Tensor) -> None:
         super().__init__()
@@ -104,6 +147,11 @@ class ScalarField(nn.Module):
         self.w = nn.Parameter(torch.as_tensor(w0, dtype=torch.float64).clone())
 
     def forward(self, x: Tensor) -> Tensor:
+        """f(w); ``x`` is ignored (kept in the graph as 0·Σx so shapes and devices check).
+
+        Args:
+            x: any input tensor.
+        """
         return self.f(self.w) + 0 * x.sum()
 
 
@@ -113,6 +161,11 @@ def _identity_loss(output: Tensor, target: Tensor) -> Tensor:
 
 def scalar_objective(f: Callable[[Tensor], Tensor], w0: Tensor | list[float]) -> Objective:
     """L(θ) = f(θ) as a float64 :class:`Objective` (θ starts at ``w0``).
+
+    Args:
+        f: the function, from a 1-D float64 tensor θ to a 0-dim tensor (twice differentiable
+            by autograd where it is analysed).
+        w0: θ's starting value.
 
     >>> obj = scalar_objective(lambda w: w[0] ** 2 + w[1] ** 3, [0.0, 0.0])
     >>> obj.hessian(obj.theta0).tolist()
@@ -125,7 +178,12 @@ def scalar_objective(f: Callable[[Tensor], Tensor], w0: Tensor | list[float]) ->
 
 # ------------------------------------------------------------------ Baldi & Hornik linear network
 def half_squared_error(output: Tensor, target: Tensor) -> Tensor:
-    """ℓ = ½‖ŷ − y‖² per sample, averaged over the batch: L = (1/2N)·‖Y − W2·W1·X‖_F²."""
+    """ℓ = ½‖ŷ − y‖² per sample, averaged over the batch: L = (1/2N)·‖Y − W2·W1·X‖_F².
+
+    Args:
+        output: the predictions ŷ, (N, n_out).
+        target: the targets y, (N, n_out).
+    """
     return 0.5 * (output - target).pow(2).sum(dim=-1).mean()
 
 
@@ -145,6 +203,15 @@ def linear_network(
     that Σ = Σyx·Σxx⁻¹·Σxy has exactly the given (distinct, positive) ``eigenvalues``. The
     model's initial weights are seeded random. Its critical points:
     :func:`linear_network_critical_points`.
+
+    Args:
+        eigenvalues: the eigenvalues λ of Σ, distinct and positive; their count is n_out.
+        n_in: the input dimension n (≥ n_out).
+        hidden: the hidden width p (1 ≤ p ≤ n_out).
+        num_samples: N, the number of samples (≥ n_in, so that Σxx is invertible).
+        noise: the scale of the residual E, orthogonal to X's columns so it changes the loss
+            but not Σ (default 0.5).
+        seed: seeds the data and the initial weights (default 0).
     """
     lam = torch.tensor(eigenvalues, dtype=torch.float64)
     n_out = lam.numel()
@@ -180,25 +247,30 @@ def linear_network(
 class LinearCriticalPoint:
     """A closed-form critical point of :func:`linear_network`: θ = (W1, W2) flattened in order.
 
-    ``subset`` is S (0-based indices of Σ's eigenvalues in decreasing order; () at the origin),
-    ``product`` = W2·W1, ``n_neg``/``n_zero`` the Hessian's negative/zero eigenvalue counts.
+    Attributes:
+        subset: S, 0-based indices of Σ's eigenvalues in decreasing order; () at the origin.
+        theta: θ = (W1, W2) flattened, at the balanced point of the GL(p) orbit.
+        product: W2·W1, the same all along the orbit.
+        loss: L(θ).
+        inertia: the Hessian's exact (n₋, n₀, n₊) there (closed form, see
+            :func:`linear_network_critical_points`).
+        kind: ``"minimum"`` (S = the top p: the global, non-strict minimum) or ``"saddle"``.
     """
 
     subset: tuple[int, ...]
     theta: Tensor
     product: Tensor
     loss: float
-    n_neg: int
-    n_zero: int
+    inertia: Inertia
     kind: str
 
     def to_dict(self) -> dict[str, Any]:
+        """Every field as plain values (the inertia as :meth:`Inertia.to_dict`)."""
         return {
             "subset": list(self.subset),
             "kind": self.kind,
             "loss": self.loss,
-            "n_neg": self.n_neg,
-            "n_zero": self.n_zero,
+            "inertia": self.inertia.to_dict(),
             "theta": self.theta.tolist(),
             "product": self.product.tolist(),
         }
@@ -206,8 +278,8 @@ class LinearCriticalPoint:
     def __str__(self) -> str:
         where = f"S = {{{', '.join(map(str, self.subset))}}}" if self.subset else "origin"
         return (
-            f"{self.kind} at {where}: loss {self.loss:.6g}, n- = {self.n_neg}, "
-            f"n0 = {self.n_zero} ({self.theta.numel()} params)"
+            f"{self.kind} at {where}: loss {self.loss:.6g}, inertia {self.inertia} "
+            f"({self.theta.numel()} params)"
         )
 
 
@@ -220,7 +292,7 @@ def linear_network_critical_points(
     examples without local minima", Neural Networks 2(1):53–58: with Σxx = XᵀX/N invertible and
     Σ = Σyx·Σxx⁻¹·Σxy = U·diag(λ)·Uᵀ, λ1 > λ2 > … > λm > 0, p = hidden ≤ m ≤ n, the critical
     points with full-rank W2·W1 are projections, and only the top-p one is a minimum (their
-    result); the counts n_neg, n_zero are derived below. ``subset`` S is 0-based.
+    result); the inertia (n₋, n₀, n₊ = n − n₋ − n₀) is derived below. ``subset`` S is 0-based.
 
     * products:  W2·W1 = U_S·U_Sᵀ·Σyx·Σxx⁻¹, one per index set |S| = p (θ: a balanced pair);
     * loss:      L = ½·tr Σyy − ½·Σ_{i∈S} λi;  origin W1 = W2 = 0: L = ½·tr Σyy;
@@ -238,8 +310,13 @@ def linear_network_critical_points(
     si ± sj — exactly one negative when λj > λi; the S×S entries give p² positive and p² zero
     eigenvalues; every other entry is positive. At the origin the pairs give ±sj, p per j.
 
+    Args:
+        data: the (inputs X, targets Y) of :func:`linear_network`, rows are samples.
+        hidden: the hidden width p of the network (default 1).
+
     >>> _, _, data = linear_network()  # Σ's eigenvalues 4 > 2 > 1, 4 → 1 → 3
-    >>> [(p.subset, p.kind, p.n_neg, p.n_zero) for p in linear_network_critical_points(data)]
+    >>> points = linear_network_critical_points(data)
+    >>> [(p.subset, p.kind, p.inertia.n_neg, p.inertia.n_zero) for p in points]
     [((0,), 'minimum', 0, 1), ((1,), 'saddle', 1, 1), ((2,), 'saddle', 2, 1), ((), 'saddle', 3, 1)]
     """
     x, y = (t.to(torch.float64) for t in data)
@@ -252,6 +329,7 @@ def linear_network_critical_points(
     if not 1 <= hidden <= n_out <= n_in or bool((lam[:-1] - lam[1:] <= 1e-9 * lam[0]).any()):
         raise InvalidInputError("need 1 ≤ hidden ≤ n_out ≤ n_in and distinct eigenvalues of Σ")
     const = 0.5 * float(torch.trace(y.mT @ y / n))
+    num_params = hidden * (n_in + n_out)
     points = []
     for subset in itertools.combinations(range(n_out), hidden):
         idx = list(subset)
@@ -265,29 +343,37 @@ def linear_network_critical_points(
                 theta=torch.cat([w1.reshape(-1), w2.reshape(-1)]),
                 product=w2 @ w1,
                 loss=const - 0.5 * float(lam_s.sum()),
-                n_neg=n_neg,
-                n_zero=hidden**2,
+                inertia=_inertia(n_neg, hidden**2, num_params),
                 kind="minimum" if subset == tuple(range(hidden)) else "saddle",
             )
         )
     points.append(
         LinearCriticalPoint(
             subset=(),
-            theta=torch.zeros(hidden * (n_in + n_out), dtype=torch.float64),
+            theta=torch.zeros(num_params, dtype=torch.float64),
             product=torch.zeros(n_out, n_in, dtype=torch.float64),
             loss=const,
-            n_neg=hidden * n_out,
-            n_zero=hidden * (n_in - n_out),
+            inertia=_inertia(hidden * n_out, hidden * (n_in - n_out), num_params),
             kind="saddle",
         )
     )
     return points
 
 
+def _inertia(n_neg: int, n_zero: int, num_params: int) -> Inertia:
+    return Inertia(n_neg, n_zero, num_params - n_neg - n_zero)
+
+
 def match_linear_critical_point(
     theta: Tensor, points: list[LinearCriticalPoint], rtol: float = 1e-6
 ) -> LinearCriticalPoint | None:
-    """The point of ``points`` whose W2·W1 is θ's (so equal up to GL(p)), else None."""
+    """The point of ``points`` whose W2·W1 is θ's (so equal up to GL(p)), else None.
+
+    Args:
+        theta: a parameter vector of the network (W1, W2 flattened in order).
+        points: the closed-form critical points, from :func:`linear_network_critical_points`.
+        rtol: match when ‖W2·W1 − product‖_F ≤ rtol · the largest ‖product‖_F (default 1e-6).
+    """
     n_out, n_in = points[0].product.shape
     hidden = points[0].theta.numel() // (n_in + n_out)
     theta = theta.detach().to(torch.float64).cpu()
@@ -306,6 +392,11 @@ def balance_linear_network(theta: Tensor, n_in: int, n_out: int) -> Tensor:
     A = M^½ with M·P·M = Q, P = W1·W1ᵀ, Q = W2ᵀ·W2 (both invertible: W1, W2 of rank p). The map
     is linear in θ, so at a critical point the Hessian's inertia is the same on the whole orbit
     (Sylvester) while its conditioning is best near the balanced point.
+
+    Args:
+        theta: (W1, W2) flattened, both of rank p.
+        n_in: the input dimension (W1 is p × n_in).
+        n_out: the output dimension (W2 is n_out × p).
     """
     hidden = theta.numel() // (n_in + n_out)
     w1, w2 = theta[: hidden * n_in].view(hidden, n_in), theta[hidden * n_in :].view(n_out, hidden)

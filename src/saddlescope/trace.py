@@ -25,7 +25,15 @@ DEFAULT_TRACE_PRODUCTS = 99
 
 @dataclass(frozen=True)
 class TraceEstimate:
-    """tr H ≈ value; ``stderr`` is the standard error of its random part (0: exact)."""
+    """tr H ≈ value; ``stderr`` is the standard error of its random part (0: exact).
+
+    Attributes:
+        value: the trace estimate.
+        stderr: the standard error of its random part (0 when exact; nan with one sample).
+        method: which estimator, ``"hutchinson"`` or ``"hutch++"``.
+        hvps: operator products spent.
+        num_params: n, the operator's size.
+    """
 
     value: float
     stderr: float
@@ -100,6 +108,13 @@ def hutch_pp_trace(
     rest to Hutchinson on the deflated remainder — whose standard error is ``stderr`` (the first
     term is exact). Error O(‖H‖_* / budget) against Hutchinson's O(‖H‖_F / √budget) (Meyer,
     Musco, Musco & Woodruff 2021); exact when rank H ≤ k.
+
+    Args:
+        source: an Objective (with ``theta``), an operator, or a symmetric matrix.
+        theta: the parameters, for an Objective only.
+        products: the budget of products, at least 4 (default
+            :data:`DEFAULT_TRACE_PRODUCTS`).
+        seed: seeds the sketch S and the Hutchinson probes (a non-negative integer).
 
     >>> u = torch.arange(1.0, 21.0, dtype=torch.float64)
     >>> H = torch.outer(u, u)                        # rank 1: captured by the sketch
