@@ -22,7 +22,8 @@ SKIP = {"self", "cls"}
 def public_modules() -> list:
     mods = []
     for info in pkgutil.walk_packages(saddlescope.__path__, "saddlescope."):
-        mods.append(importlib.import_module(info.name))
+        if not info.name.endswith(".__main__"):  # running it would run the CLI
+            mods.append(importlib.import_module(info.name))
     return [saddlescope, *mods]
 
 

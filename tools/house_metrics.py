@@ -18,24 +18,34 @@ LIMIT = 60
 
 def function_lines(node: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
     """Lines of a function without its docstring."""
-    body = node.body
-    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
-        if isinstance(body[0].value.value, str):
-            doc = body[0]
-            doc_lines = (doc.end_lineno or doc.lineno) - doc.lineno + 1
-            return (node.end_lineno or node.lineno) - node.lineno + 1 - doc_lines
-    return (node.end_lineno or node.lineno) - node.lineno + 1
+    total = (node.end_lineno or node.lineno) - node.lineno + 1
+    first = node.body[0] if node.body else None
+    if (
+        isinstance(first, ast.Expr)
+        and isinstance(first.value, ast.Constant)
+        and isinstance(first.value.value, str)
+    ):
+        return total - ((first.end_lineno or first.lineno) - first.lineno + 1)
+    return total
 
 
 def reach_ins(tree: ast.AST) -> list[tuple[int, str]]:
     """Private names of other modules or objects used here."""
     found = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("saddlescope"):
+        if (
+            isinstance(node, ast.ImportFrom)
+            and node.module
+            and node.module.startswith("saddlescope")
+        ):
             for alias in node.names:
                 if alias.name.startswith("_") and not alias.name.startswith("__"):
                     found.append((node.lineno, f"from {node.module} import {alias.name}"))
-        if isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__"):
+        if (
+            isinstance(node, ast.Attribute)
+            and node.attr.startswith("_")
+            and not node.attr.startswith("__")
+        ):
             base = node.value
             if isinstance(base, ast.Name) and base.id in ("self", "cls"):
                 continue
@@ -46,6 +56,7 @@ def reach_ins(tree: ast.AST) -> list[tuple[int, str]]:
 
 
 def main() -> None:
+    """Print the figures for the source tree named on the command line."""
     src = Path(sys.argv[1] if len(sys.argv) > 1 else "src/saddlescope")
     modules, functions, private = [], [], []
     for path in sorted(src.rglob("*.py")):

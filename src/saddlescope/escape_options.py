@@ -26,17 +26,15 @@ from typing import Any, Self
 
 from saddlescope.checks import check_int, check_positive
 from saddlescope.errors import InvalidInputError
+from saddlescope.tolerance import STALL_GRAD_NORM
 
 __all__ = [
-    "STALL_GRAD_NORM",
     "CurvatureOptions",
     "GDOptions",
     "MethodOptions",
     "PerturbedGDOptions",
     "SaddleFreeNewtonOptions",
 ]
-
-STALL_GRAD_NORM = 1e-3  # ‖g‖ at or below which an escape method (or SaddleEscape) acts
 
 
 @dataclass(frozen=True)

@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Literal, cast
+from typing import Any, cast
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.func import functional_call, vmap
-from torch.nn.modules.batchnorm import _NormBase
 
 from saddlescope.batches import Batch, materialize
 from saddlescope.checks import check_choice, check_positive
@@ -34,12 +33,11 @@ from saddlescope.operators import (
     HessianOperator,
     dense_hessian,
 )
+from saddlescope.params import NORM_STATS, NormStats, ParamLayout, own_copy
 
 __all__ = ["Batch", "Objective"]
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
-NormStats = Literal["running", "batch"]
-NORM_STATS: tuple[NormStats, ...] = ("running", "batch")
 
 
 def _human_bytes(n: float) -> str:
@@ -108,36 +106,17 @@ class Objective:
         self.norm_stats = cast(NormStats, check_choice("norm_stats", norm_stats, NORM_STATS))
         self.memory_budget = int(check_positive("memory_budget", memory_budget))
 
-        trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-        if not trainable:
-            raise InvalidInputError(
-                "the model has no trainable parameters (every parameter has requires_grad=False); "
-                "set requires_grad=True on the parameters to analyse"
-            )
-        ref = trainable[0][1]
+        self.layout = ParamLayout.of_trainable(model)
+        ref = next(p for n, p in model.named_parameters() if n == self.layout.names[0])
         self.dtype = dtype if dtype is not None else ref.dtype
         if not self.dtype.is_floating_point:
             raise InvalidInputError(f"dtype must be a floating-point dtype, got {self.dtype}")
         self.device = torch.device(device) if device is not None else ref.device
-
-        # Our own copy, in our dtype and device and in eval mode; the user's module is not touched.
-        module = copy.deepcopy(model).to(device=self.device, dtype=self.dtype)
-        module.eval()
-        module.requires_grad_(False)
-        if self.norm_stats == "batch":
-            for m in module.modules():
-                if isinstance(m, _NormBase) and m.track_running_stats:
-                    # With no running buffers an eval-mode BatchNorm normalises by batch statistics
-                    # and updates nothing.
-                    m.track_running_stats = False
-                    m.running_mean = m.running_var = m.num_batches_tracked = None
-        self._module = module
-        copied = dict(module.named_parameters())
-        self.param_names: tuple[str, ...] = tuple(n for n, _ in trainable)
-        self.param_shapes: tuple[torch.Size, ...] = tuple(p.shape for _, p in trainable)
-        self._numels: tuple[int, ...] = tuple(p.numel() for _, p in trainable)
-        self.num_params = sum(self._numels)
-        self._theta0 = torch.cat([copied[n].detach().reshape(-1) for n in self.param_names]).clone()
+        self._module = own_copy(model, self.dtype, self.device, self.norm_stats)
+        self.param_names = self.layout.names
+        self.param_shapes = self.layout.shapes
+        self.num_params = self.layout.num_params
+        self._theta0 = self.layout.flatten(dict(self._module.named_parameters()))
         if isinstance(loss_fn, nn.Module):  # e.g. class weights: our own copy, in our dtype
             loss_fn = copy.deepcopy(loss_fn).to(device=self.device, dtype=self.dtype)
             loss_fn.requires_grad_(False)  # its own parameters are constants here
@@ -198,8 +177,7 @@ class Objective:
         Args:
             theta: a flat vector of length ``num_params`` (views share its storage).
         """
-        chunks = torch.split(theta, list(self._numels))
-        return {n: c.view(s) for n, c, s in zip(self.param_names, chunks, self.param_shapes)}
+        return self.layout.unflatten(theta)
 
     def check_theta(self, theta: Tensor | np.ndarray | Sequence[float], name: str = "θ") -> Tensor:
         """Return θ as a 1-D tensor in this objective's dtype and device, or raise a clear error.
@@ -209,17 +187,7 @@ class Objective:
                 detached and copied if its dtype or device differ.
             name: what to call it in the error message (default "θ"; e.g. "direction").
         """
-        t = torch.as_tensor(theta)
-        if t.ndim != 1 or t.numel() != self.num_params:
-            raise InvalidInputError(
-                f"{name} must be a 1-D vector of length {self.num_params} (this objective's "
-                f"trainable parameters), got shape {tuple(t.shape)}; use obj.theta0 as a template"
-            )
-        if not (t.is_floating_point() or t.is_complex()):
-            t = t.to(torch.float64)
-        if t.is_complex():
-            raise InvalidInputError(f"{name} must be real, got {t.dtype}")
-        return t.detach().to(device=self.device, dtype=self.dtype)
+        return self.layout.check(theta, self.dtype, self.device, name)
 
     def describe(self) -> dict[str, Any]:
         """What the objective is: sizes, dtype, device, and which normalisation statistics."""
@@ -438,18 +406,10 @@ class Objective:
         return dense_hessian(self, theta)
 
     # ----------------------------------------------------------------------------- checks
-    def _first_bad_param(self, vec: Tensor) -> str | None:
-        if bool(torch.isfinite(vec).all()):  # the common case: one pass, one sync
-            return None
-        for name, chunk in zip(self.param_names, torch.split(vec, list(self._numels))):
-            if not torch.isfinite(chunk).all():
-                return name
-        return None
-
     def _require_finite_loss(self, value: Tensor, theta: Tensor) -> None:
         if torch.isfinite(value):
             return
-        bad = self._first_bad_param(theta)
+        bad = self.layout.first_non_finite(theta)
         if bad is not None:
             raise NonFiniteError(f"θ holds NaN or Inf, first in parameter {bad!r}; pass a finite θ")
         raise NonFiniteError(
@@ -465,10 +425,10 @@ class Objective:
             what: what ``vec`` is, for the message.
             theta: where it was computed (a non-finite θ is named as the cause).
         """
-        bad = self._first_bad_param(vec)
+        bad = self.layout.first_non_finite(vec)
         if bad is None:
             return
-        if self._first_bad_param(theta) is not None:
+        if self.layout.first_non_finite(theta) is not None:
             self._require_finite_loss(torch.tensor(float("nan")), theta)
         raise NonFiniteError(
             f"the {what} holds NaN or Inf, first in parameter {bad!r}, although the loss is "

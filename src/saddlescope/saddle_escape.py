@@ -21,8 +21,8 @@ from torch import Tensor
 from saddlescope.checks import check_int, check_positive
 from saddlescope.errors import InvalidInputError
 from saddlescope.escape import way_down
-from saddlescope.escape_options import STALL_GRAD_NORM
 from saddlescope.objective import Objective
+from saddlescope.tolerance import STALL_GRAD_NORM
 
 __all__ = ["EscapeEvent", "SaddleEscape"]
 

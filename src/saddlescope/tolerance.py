@@ -5,7 +5,9 @@
   band*; its half-width is the *threshold*); above it positive, below it negative.
 * ``lanczos_tol`` — the relative accuracy Lanczos runs to; ``minres_rtol`` — MINRES's relative
   residual; ``flat_tol`` — the flatness ‖Hp + g‖/‖g‖ from which a stalled search is
-  gradient-flat. Different things, different names.
+  gradient-flat; ``stall_grad_norm`` — the gradient norm at or below which an escape method
+  (or :class:`~saddlescope.saddle_escape.SaddleEscape`) looks for a way out. Different things,
+  different names.
 
 Every default is defined here, once, and the library, the CLI and the survey all take it from
 here. The defaults follow the dtype: rtol ≈ √ε rounded up (float64 1e-6, float32 1e-3) and
@@ -31,6 +33,7 @@ __all__ = [
     "FLAT_TOL",
     "LANCZOS_TOL",
     "MINRES_RTOL",
+    "STALL_GRAD_NORM",
     "Inertia",
     "Tolerance",
     "default_grad_tol",
@@ -40,6 +43,7 @@ __all__ = [
 LANCZOS_TOL = 1e-8  # relative accuracy of Lanczos eigenvalues
 MINRES_RTOL = 1e-8  # relative residual of MINRES solves (Newton-MR, gradient flatness)
 FLAT_TOL = 0.5  # ‖Hp + g‖/‖g‖ from which a stalled search is gradient-flat
+STALL_GRAD_NORM = 1e-3  # ‖g‖ at or below which an escape method (or SaddleEscape) acts
 
 _RTOL = {torch.float64: 1e-6, torch.float32: 1e-3}
 _RTOL_OTHER = 1e-2  # half precision

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import cast
 
 import click
 from rich.table import Table
@@ -12,6 +13,7 @@ from rich.table import Table
 from saddlescope import plots
 from saddlescope.cli.common import console, fmt, out_option, vec
 from saddlescope.demo import WorkedExampleReport, run_worked_example
+from saddlescope.search import METHODS, SearchMethod
 
 __all__ = ["demo"]
 
@@ -29,7 +31,7 @@ TITLE = "L(w1, w2) = (1 − w1·w2)²"
 )
 @click.option(
     "--method",
-    type=click.Choice(["newton-mr", "lm", "gradnorm"]),
+    type=click.Choice(list(METHODS)),
     default="newton-mr",
     show_default=True,
     help="Critical-point search.",
@@ -37,7 +39,7 @@ TITLE = "L(w1, w2) = (1 − w1·w2)²"
 def demo(out_dir: Path, grid: int, method: str) -> None:
     """The worked example L = (1 − w1·w2)²: find, classify, escape, and draw it."""
     start = time.perf_counter()
-    report = run_worked_example(grid=grid, method=method)
+    report = run_worked_example(grid=grid, method=cast(SearchMethod, method))
     print_report(report, grid, method)
     out_dir.mkdir(parents=True, exist_ok=True)
     surface, contour = write_figures(report, out_dir)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import Tensor, nn
 from torch.func import functional_call
@@ -11,6 +9,7 @@ from torch.func import functional_call
 from saddlescope.errors import InvalidInputError
 from saddlescope.lifting.views import objective_like
 from saddlescope.objective import Objective
+from saddlescope.params import ParamLayout
 
 __all__ = ["restrict"]
 
@@ -21,16 +20,13 @@ class _AffineSlice(nn.Module):
     def __init__(
         self,
         module: nn.Module,
-        names: tuple[str, ...],
-        shapes: tuple[torch.Size, ...],
+        layout: ParamLayout,
         theta0: Tensor,
         basis: Tensor,
     ) -> None:
         super().__init__()
         self.inner = module
-        self._names = names
-        self._shapes = shapes
-        self._numels = tuple(math.prod(s) for s in shapes)
+        self.layout = layout
         self.theta0: Tensor
         self.basis: Tensor
         self.register_buffer("theta0", theta0.detach().clone())
@@ -39,9 +35,7 @@ class _AffineSlice(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """The inner module's output at θ0 + B·z."""
-        theta = self.theta0 + self.basis @ self.z
-        chunks = torch.split(theta, list(self._numels))
-        params = {n: c.view(s) for n, c, s in zip(self._names, chunks, self._shapes)}
+        params = self.layout.unflatten(self.theta0 + self.basis @ self.z)
         return functional_call(self.inner, params, (x,))
 
 
@@ -84,5 +78,5 @@ def restrict(obj: Objective, theta0: Tensor, basis: Tensor) -> Objective:
     """
     theta0 = obj.check_theta(theta0, "theta0")
     B = _check_basis(obj, basis)
-    wrapper = _AffineSlice(obj.module, obj.param_names, obj.param_shapes, theta0, B)
+    wrapper = _AffineSlice(obj.module, obj.layout, theta0, B)
     return objective_like(obj, wrapper)
