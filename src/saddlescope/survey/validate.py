@@ -42,11 +42,7 @@ def validate_data(d: DataConfig) -> None:
     Args:
         d: the section as read.
     """
-    if d.name not in DATASETS:
-        raise InvalidInputError(
-            f"config key 'data.name': unknown dataset {d.name!r}; "
-            f"choose one of {', '.join(DATASETS)}"
-        )
+    _check_choice("data.name", d.name, DATASETS, "dataset ")
     _check_int("data.n_samples", d.n_samples, 1)
     for key in ("seed", "classes", "pool", "d_in", "teacher_hidden", "d_out"):
         _check_int(f"data.{key}", getattr(d, key), 0 if key == "seed" else 1)
@@ -71,11 +67,7 @@ def validate_model(m: ModelConfig) -> None:
             raise InvalidInputError(
                 f"config key 'model.hidden': widths must be positive integers, got {list(widths)}"
             )
-    if m.activation not in ACTIVATIONS:
-        raise InvalidInputError(
-            f"config key 'model.activation': unknown {m.activation!r}; "
-            f"choose one of {', '.join(ACTIVATIONS)}"
-        )
+    _check_choice("model.activation", m.activation, ACTIVATIONS)
 
 
 def validate_train(t: TrainConfig) -> None:
@@ -84,11 +76,7 @@ def validate_train(t: TrainConfig) -> None:
     Args:
         t: the section as read.
     """
-    if t.optimizer not in OPTIMIZERS:
-        raise InvalidInputError(
-            f"config key 'train.optimizer': unknown {t.optimizer!r}; "
-            f"choose one of {', '.join(OPTIMIZERS)}"
-        )
+    _check_choice("train.optimizer", t.optimizer, OPTIMIZERS)
     _check_float("train.lr", t.lr)
     if not t.steps:
         raise InvalidInputError("config key 'train.steps' must list at least one value")
@@ -103,11 +91,7 @@ def validate_search(s: SearchConfig) -> None:
     Args:
         s: the section as read.
     """
-    if s.method not in SEARCH_METHODS:
-        raise InvalidInputError(
-            f"config key 'search.method': unknown {s.method!r}; "
-            f"choose one of {', '.join(SEARCH_METHODS)}"
-        )
+    _check_choice("search.method", s.method, SEARCH_METHODS)
     _check_float("search.grad_tol", s.grad_tol)
     _check_int("search.max_steps", s.max_steps, 0)
 
@@ -130,6 +114,13 @@ def validate_spectrum(sp: SpectrumConfig) -> None:
                 "config key 'spectrum.loss_lower_bound' must be a number or \"none\", "
                 f"got {bound!r}"
             )
+
+
+def _check_choice(key: str, value: Any, choices: tuple[str, ...], what: str = "") -> None:
+    if value not in choices:
+        raise InvalidInputError(
+            f"config key '{key}': unknown {what}{value!r}; choose one of {', '.join(choices)}"
+        )
 
 
 def _check_int(key: str, value: Any, minimum: int) -> None:
