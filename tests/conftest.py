@@ -123,3 +123,60 @@ def model_case(request):
 
 def deepcopy(x):
     return copy.deepcopy(x)
+
+
+def data_for(d_in: int, d_out: int, n: int = 15, seed: int = 0, classes: int = 0):
+    """Seeded float64 inputs with regression targets (or class labels when ``classes``)."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, d_in, generator=g, dtype=torch.float64)
+    if classes:
+        return x, torch.randint(0, classes, (n,), generator=g)
+    return x, torch.randn(n, d_out, generator=g, dtype=torch.float64)
+
+
+@pytest.fixture(scope="module")
+def narrow():
+    """A strict local minimum of a 2-2-1 tanh MLP (teacher-student with noise), float64."""
+    from saddlescope.lifting import train_strict_minimum
+
+    return train_strict_minimum(dataset="teacher-student", hidden=2, n_samples=40, noise=0.1)
+
+
+def symmetric(eigenvalues: torch.Tensor, seed: int) -> torch.Tensor:
+    """Q·diag(λ)·Qᵀ with a seeded random orthogonal Q (float64)."""
+    n = eigenvalues.numel()
+    g = torch.Generator().manual_seed(seed)
+    Q, _ = torch.linalg.qr(torch.randn(n, n, generator=g, dtype=torch.float64))
+    return Q @ torch.diag(eigenvalues) @ Q.T
+
+
+def counts(lam: torch.Tensor, rtol: float) -> tuple[int, int, int]:
+    tol = rtol * float(lam.abs().max())
+    return int((lam < -tol).sum()), int((lam.abs() <= tol).sum()), int((lam > tol).sum())
+
+
+def hard_spectrum(seed: int, n: int = 240) -> tuple[torch.Tensor, float]:
+    """Known spectra, most with many eigenvalues near zero, and the rtol to count them at."""
+    g = torch.Generator().manual_seed(seed)
+    u = torch.rand(n, generator=g, dtype=torch.float64)
+    kind = seed % 4
+    if kind == 0:  # neural-net like: |λ| log-uniform over ten decades, a fifth negative
+        sign = torch.where(torch.rand(n, generator=g, dtype=torch.float64) < 0.2, -1.0, 1.0)
+        lam, rtol = sign * 10 ** (-10 * u), 1e-6
+    elif kind == 1:  # an exact null space of 40 % inside a Gaussian bulk
+        lam = torch.randn(n, generator=g, dtype=torch.float64)
+        lam[: int(0.4 * n)] = 0.0
+        rtol = 1e-6
+    elif kind == 2:  # a third of the spectrum within a factor 3 of ±tol, a third exactly 0
+        lam = 2 * u - 1
+        lam[: n // 3] = (6 * u[: n // 3] - 3) * 1e-3
+        lam[n // 3 : 2 * n // 3] = 0.0
+        rtol = 1e-3
+    else:  # gapped: the easy case, where the bars must be tight
+        lam = torch.cat(
+            [-0.5 - 0.5 * u[: n // 5], torch.zeros(n // 5 + n // 10), 0.5 + 1.5 * u[n // 2 :]]
+        )
+        rtol = 1e-6
+    if kind != 3:
+        lam[0] = 1.0  # a known scale
+    return lam, rtol

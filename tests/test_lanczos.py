@@ -7,17 +7,11 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conftest import symmetric
 from saddlescope import CallableOperator, InvalidInputError, MatrixOperator
 from saddlescope.lanczos import extreme_indices, lanczos, lanczos_tridiag
 
 F64 = torch.float64
-
-
-def symmetric(eigenvalues: torch.Tensor, seed: int) -> torch.Tensor:
-    n = eigenvalues.numel()
-    g = torch.Generator().manual_seed(seed)
-    Q, _ = torch.linalg.qr(torch.randn(n, n, generator=g, dtype=F64))
-    return Q @ torch.diag(eigenvalues) @ Q.T
 
 
 def extremes(exact: torch.Tensor, k: int, which: str) -> torch.Tensor:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 
 from saddlescope import InvalidInputError, SaddlescopeError
 from saddlescope.lifting import (
@@ -16,21 +15,6 @@ from saddlescope.lifting import (
     lift_experiment,
     train_strict_minimum,
 )
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """These models are tiny: on two (busy) cores, thread hand-offs cost more than the maths."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def narrow():
-    """A strict local minimum of a 2-2-1 tanh MLP (teacher-student with noise), float64."""
-    return train_strict_minimum(dataset="teacher-student", hidden=2, n_samples=40, noise=0.1)
 
 
 @pytest.fixture(scope="module")

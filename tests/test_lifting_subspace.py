@@ -8,30 +8,13 @@ import pytest
 import torch
 from torch import nn
 
-from conftest import assert_unchanged, snapshot
+from conftest import assert_unchanged, data_for, snapshot
 from saddlescope import InvalidInputError, Objective, classify, find_critical_point, toy
 from saddlescope.data import load_dataset
 from saddlescope.lifting import restrict
 from saddlescope.models import mlp
 
 F64 = torch.float64
-
-
-def data_for(d_in: int, d_out: int, n: int = 15, seed: int = 0, classes: int = 0):
-    g = torch.Generator().manual_seed(seed)
-    x = torch.randn(n, d_in, generator=g, dtype=F64)
-    if classes:
-        return x, torch.randint(0, classes, (n,), generator=g)
-    return x, torch.randn(n, d_out, generator=g, dtype=F64)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """These models are tiny: on two (busy) cores, thread hand-offs cost more than the maths."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_worked_example_origin_is_a_minimum_on_a_line_and_a_saddle_in_the_plane():

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from conftest import assert_unchanged, make_cnn, snapshot
+from conftest import assert_unchanged, data_for, make_cnn, snapshot
 from saddlescope import InvalidInputError, Objective, toy
 from saddlescope.lifting import (
     add_neuron,
@@ -15,34 +15,10 @@ from saddlescope.lifting import (
     split_neuron,
     split_objective,
     split_theta,
-    train_strict_minimum,
 )
 from saddlescope.models import mlp
 
 F64 = torch.float64
-
-
-def data_for(d_in: int, d_out: int, n: int = 15, seed: int = 0, classes: int = 0):
-    g = torch.Generator().manual_seed(seed)
-    x = torch.randn(n, d_in, generator=g, dtype=F64)
-    if classes:
-        return x, torch.randint(0, classes, (n,), generator=g)
-    return x, torch.randn(n, d_out, generator=g, dtype=F64)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """These models are tiny: on two (busy) cores, thread hand-offs cost more than the maths."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def narrow():
-    """A strict local minimum of a 2-2-1 tanh MLP (teacher-student with noise), float64."""
-    return train_strict_minimum(dataset="teacher-student", hidden=2, n_samples=40, noise=0.1)
 
 
 MODELS = [
