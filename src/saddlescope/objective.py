@@ -16,28 +16,28 @@ the dense matrix when it fits.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 import numpy as np
 import torch
 from torch import Tensor, nn
-from torch.func import functional_call, vmap
+from torch.func import vmap
 
-from saddlescope.batches import Batch, materialize
+from saddlescope.batch_loss import LossFn, batch_loss, describe_batch
+from saddlescope.batches import Batch, Data, HeldData, load_data
 from saddlescope.checks import check_choice, check_positive
 from saddlescope.errors import HessianTooLargeError, InvalidInputError, NonFiniteError
+from saddlescope.kernels import missing_derivative
 from saddlescope.operators import (
     DEFAULT_MEMORY_BUDGET,
     HessianLinearOperator,
     HessianOperator,
     dense_hessian,
 )
-from saddlescope.params import NORM_STATS, NormStats, ParamLayout, own_copy
+from saddlescope.params import NORM_STATS, NormStats, ParamFilter, ParamLayout, own_copy
 
 __all__ = ["Batch", "Objective"]
-
-LossFn = Callable[[Tensor, Tensor], Tensor]
 
 
 def _human_bytes(n: float) -> str:
@@ -55,15 +55,22 @@ class Objective:
         model: any ``nn.Module``. It is copied once; the original is never modified
             (parameters, buffers, ``training`` flags and ``requires_grad`` stay bit-for-bit as
             they were). Its trainable parameters, in ``named_parameters()`` order, make θ.
-        loss_fn: ``loss_fn(outputs, targets)`` returning a scalar: the *mean* over the batch
-            (``reduction="mean"``, as ``nn.MSELoss()`` and ``nn.CrossEntropyLoss()`` default to).
-        data: an ``(inputs, targets)`` pair of tensors, or an iterable of such batches (a
-            ``DataLoader``). It is copied once at construction and held on ``device``, so a
-            shuffling loader yields one fixed objective. Batch losses are weighted by batch
-            size, so the objective equals the loss on the concatenated data (an uneven last
-            batch included) for any per-sample mean loss; losses that normalise by something
-            else (class-weighted or ``ignore_index`` cross-entropy) are weighted by batch size
-            all the same.
+        loss_fn: the batch's *mean* loss, a scalar: ``loss_fn(outputs, targets)`` for
+            ``(inputs, targets)`` batches, ``loss_fn(outputs, batch)`` for tuple and dict
+            batches, or None for the model's own loss (HF's ``outputs.loss``; the model then gets
+            the whole batch). See :mod:`saddlescope.batch_loss`.
+        data: one batch or an iterable of batches (a list or a ``DataLoader``); a batch is an
+            ``(inputs, targets)`` pair of tensors, a tuple of several inputs then targets
+            (``model(*inputs)``), or a dict (``model(**batch)``). It must give the same batches
+            on every pass (a shuffling loader is refused). Data that fits half the memory budget
+            is copied once and held on ``device``; larger data is read from the loader on every
+            pass (see :mod:`saddlescope.batches`).
+        batch_weight: the weight of a batch, ``batch_weight(batch) -> float`` (e.g. its number
+            of non-padding label tokens for a token-mean loss); default: its number of samples.
+            The objective is Σ w_b·ℓ_b / Σ w_b, the mean over all the data.
+        param_filter: which parameters θ holds: None (every trainable one), parameter names, a
+            predicate ``f(name, parameter) -> bool``, or submodule(s); the others stay fixed
+            at the model's values — the Hessian block, and the verdict, of that block.
         dtype: the floating-point dtype the analysis runs in; default: the model's. Use
             ``torch.float64`` for precise work (tolerances default by dtype).
         device: where the analysis runs; default: the model's.
@@ -91,22 +98,28 @@ class Objective:
     def __init__(
         self,
         model: nn.Module,
-        loss_fn: LossFn,
-        data: tuple[Tensor, Tensor] | Iterable[tuple[Tensor, Tensor]],
+        loss_fn: LossFn | None,
+        data: Any,
         *,
         dtype: torch.dtype | None = None,
         device: torch.device | str | None = None,
         norm_stats: NormStats = "running",
         memory_budget: int = DEFAULT_MEMORY_BUDGET,
+        batch_weight: Callable[[Any], float] | None = None,
+        param_filter: ParamFilter = None,
     ) -> None:
         if not isinstance(model, nn.Module):
             raise InvalidInputError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-        if not callable(loss_fn):
-            raise InvalidInputError("loss_fn must be callable as loss_fn(outputs, targets)")
+        if loss_fn is not None and not callable(loss_fn):
+            raise InvalidInputError(
+                "loss_fn must be callable (loss_fn(outputs, targets)), or None for the model's own"
+            )
+        if batch_weight is not None and not callable(batch_weight):
+            raise InvalidInputError("batch_weight must be callable as batch_weight(batch)")
         self.norm_stats = cast(NormStats, check_choice("norm_stats", norm_stats, NORM_STATS))
         self.memory_budget = int(check_positive("memory_budget", memory_budget))
 
-        self.layout = ParamLayout.of_trainable(model)
+        self.layout = ParamLayout.of_trainable(model, param_filter)
         ref = next(p for n, p in model.named_parameters() if n == self.layout.names[0])
         self.dtype = dtype if dtype is not None else ref.dtype
         if not self.dtype.is_floating_point:
@@ -121,23 +134,30 @@ class Objective:
             loss_fn = copy.deepcopy(loss_fn).to(device=self.device, dtype=self.dtype)
             loss_fn.requires_grad_(False)  # its own parameters are constants here
         self.loss_fn = loss_fn
-        self._batches = materialize(data, self.dtype, self.device)
+        self._data = load_data(
+            data,
+            self.dtype,
+            self.device,
+            batch_weight=batch_weight,
+            hold_bytes=self.memory_budget // 2,
+        )
         self._graph_memo: tuple[int | None] | None = None  # see graph_bytes
-        self.num_samples = sum(b.inputs.shape[0] for b in self._batches)
+        self._vmap_ok = True  # False once a vmap'd loss failed (see losses)
+        self.num_samples = self._data.num_samples
         self._check_loss_is_scalar()
 
     # ----------------------------------------------------------------------------- set-up
     def _check_loss_is_scalar(self) -> None:
-        b = self._batches[0]
+        b = self._data.first()
         try:
             with torch.no_grad():
-                value = self._batch_loss(self._theta0, b.inputs, b.targets)
-        except (RuntimeError, ValueError, TypeError, IndexError) as err:
+                value = self._batch_loss(self._theta0, b)
+        except (RuntimeError, ValueError, TypeError, IndexError, KeyError) as err:
             raise InvalidInputError(
-                f"the model and loss_fn fail on the first batch (inputs {tuple(b.inputs.shape)}, "
-                f"targets {tuple(b.targets.shape)}, {self.dtype}): {err}. Check the input shape, "
-                "the target shape and dtype loss_fn expects, and (with norm_stats='batch') that "
-                "batches hold more than one sample"
+                f"the model and loss_fn fail on the first batch ({describe_batch(b)}, "
+                f"{self.dtype}): {err}. Check the input shape, the target shape and dtype "
+                "loss_fn expects, and (with norm_stats='batch') that batches hold more than one "
+                "sample"
             ) from err
         if not isinstance(value, Tensor) or value.numel() != 1 or value.ndim != 0:
             shape = tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
@@ -159,12 +179,25 @@ class Objective:
     @property
     def num_batches(self) -> int:
         """How many batches the data holds."""
-        return len(self._batches)
+        return len(self._data)
+
+    @property
+    def data(self) -> Data:
+        """The batches, held or streamed, in their fixed order with their weights."""
+        return self._data
 
     @property
     def batches(self) -> tuple[Batch, ...]:
-        """The batches as held (our copies, in our dtype and device; do not modify)."""
-        return tuple(self._batches)
+        """The batches as held (our copies, in our dtype and device; do not modify).
+
+        Only for held data: streamed data is read a pass at a time (iterate :attr:`data`).
+        """
+        if not isinstance(self._data, HeldData):
+            raise InvalidInputError(
+                "this objective streams its data (it is larger than half the memory budget); "
+                "iterate obj.data for one pass over the batches"
+            )
+        return self._data.batches
 
     @property
     def module(self) -> nn.Module:
@@ -195,15 +228,16 @@ class Objective:
             "num_params": self.num_params,
             "num_samples": self.num_samples,
             "num_batches": self.num_batches,
+            "total_weight": self._data.total_weight,
+            "streamed": not self._data.held,
             "dtype": str(self.dtype).removeprefix("torch."),
             "device": str(self.device),
             "norm_stats": self.norm_stats,
         }
 
     # ----------------------------------------------------------------------------- functions of θ
-    def _batch_loss(self, theta: Tensor, inputs: Tensor, targets: Tensor) -> Tensor:
-        outputs = functional_call(self._module, self.unflatten(theta), (inputs,))
-        return self.loss_fn(outputs, targets)
+    def _batch_loss(self, theta: Tensor, batch: Batch) -> Tensor:
+        return batch_loss(self._module, self.unflatten(theta), batch, self.loss_fn)
 
     def loss(self, theta: Tensor) -> Tensor:
         """L(θ): the mean loss over all samples (a 0-dim tensor).
@@ -219,12 +253,16 @@ class Objective:
 
     def _mean_loss(self, theta: Tensor) -> Tensor:
         total = torch.zeros((), dtype=self.dtype, device=self.device)
-        for b in self._batches:
-            total = total + b.weight * self._batch_loss(theta, b.inputs, b.targets)
+        for b in self._data:
+            total = total + b.weight * self._batch_loss(theta, b)
         return total
 
     def losses(self, thetas: Tensor, *, chunk_size: int = 1024) -> Tensor:
         """L at every row of an (m, n) block of parameter vectors, by ``vmap`` (slices, probes).
+
+        Modules without ``vmap`` batching rules (``nn.GRU``, ``nn.LSTM``, fused kernels) are
+        evaluated row by row instead (remembered for this objective), and streamed data row by
+        row (each row one pass over the loader).
 
         Args:
             thetas: an (m, n) block, one parameter vector per row.
@@ -243,11 +281,19 @@ class Objective:
         thetas = thetas.to(device=self.device, dtype=self.dtype)
 
         with torch.no_grad():
-            out = vmap(self._mean_loss, chunk_size=chunk_size)(thetas)
+            out = self._batched_losses(thetas, chunk_size)
         bad = torch.nonzero(~torch.isfinite(out)).flatten()
         if bad.numel():
             self._require_finite_loss(out[bad[0]], thetas[bad[0]])
         return out
+
+    def _batched_losses(self, thetas: Tensor, chunk_size: int) -> Tensor:
+        if self._vmap_ok and self._data.held:
+            try:
+                return vmap(self._mean_loss, chunk_size=chunk_size)(thetas)
+            except (RuntimeError, NotImplementedError):  # no batching rule: a loop gives the same
+                self._vmap_ok = False
+        return torch.stack([self._mean_loss(t) for t in thetas])
 
     def loss_and_grad(self, theta: Tensor) -> tuple[Tensor, Tensor]:
         """(L(θ), ∇L(θ)) with one backward pass per batch.
@@ -262,7 +308,7 @@ class Objective:
         leaf = _leaf(theta)
         total_loss = torch.zeros((), dtype=self.dtype, device=self.device)
         total_grad = torch.zeros_like(theta)
-        for b in self._batches:
+        for b in self._data:
             value, g = self._batch_grad(leaf, b, create_graph=False)
             total_grad.add_(g, alpha=b.weight)
             total_loss = total_loss + b.weight * value.detach()
@@ -314,7 +360,7 @@ class Objective:
                 depend on it).
         """
         if self._graph_memo is None:
-            self.gradient_graph(self.check_theta(theta), self._batches[0])
+            self.gradient_graph(self.check_theta(theta), self._data.first())
         assert self._graph_memo is not None
         return self._graph_memo[0]
 
@@ -327,11 +373,11 @@ class Objective:
 
         Args:
             theta: the parameters.
-            batch: one of :attr:`batches`.
+            batch: one of the batches of :attr:`data`.
         """
-        if self._graph_memo is not None or batch is not self._batches[0]:
+        if self._graph_memo is not None:
             return self._build_graph(theta, batch)
-        held = {t.untyped_storage().data_ptr() for t in (batch.inputs, batch.targets)}
+        held = {t.untyped_storage().data_ptr() for t in batch.tensors()}
         seen: dict[int, int] = {}
 
         def pack(t: Tensor) -> Tensor:
@@ -364,12 +410,15 @@ class Objective:
         keeps the gradient's graph, for Hessian-vector products.
         """
         with torch.inference_mode(False), torch.enable_grad():
-            loss = self._batch_loss(leaf, batch.inputs, batch.targets)
+            loss = self._batch_loss(leaf, batch)
             if not loss.requires_grad:  # no path from θ to the loss at all
                 return loss, torch.zeros_like(leaf, requires_grad=False)
-            (g,) = torch.autograd.grad(
-                loss, leaf, create_graph=create_graph, allow_unused=True, materialize_grads=True
-            )
+            try:
+                (g,) = torch.autograd.grad(
+                    loss, leaf, create_graph=create_graph, allow_unused=True, materialize_grads=True
+                )
+            except RuntimeError as err:
+                raise missing_derivative(err) or err from err
         return loss, g
 
     def linear_operator(self, theta: Tensor) -> HessianLinearOperator:

@@ -19,6 +19,7 @@ block within the memory budget; :class:`HessianLinearOperator` adapts any operat
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
@@ -28,6 +29,7 @@ from scipy.sparse.linalg import LinearOperator
 from torch import Tensor
 
 from saddlescope.errors import InvalidInputError, NonFiniteError
+from saddlescope.kernels import missing_derivative
 
 if TYPE_CHECKING:
     from saddlescope.objective import Batch, Objective
@@ -45,6 +47,7 @@ __all__ = [
 ]
 
 DEFAULT_MEMORY_BUDGET = 2 * 1024**3  # bytes a dense Hessian may take (2 GiB: 16k params in float64)
+Pullback = Callable[[Tensor], Tensor]
 _LOOP_GRAPH_BYTES = 256 * 1024  # CPU: from this graph size on, a block is a loop of products
 _CHUNK_BYTES = 64 * 1024**2  # bytes of basis vectors held at once by the dense Hessian on the CPU
 
@@ -94,29 +97,32 @@ class HessianOperator:
         self.memory_budget = objective.memory_budget
         self.num_products = 0
         self._cache, self._budget = cache, budget
-        self._built: tuple[list[Callable[[Tensor], Tensor]], int] | None = None
+        self._built: list[tuple[float, Pullback]] | None = None
 
-    def _graphs(self) -> tuple[list[Callable[[Tensor], Tensor]], int]:
-        """The kept pullbacks and how many batches they cover, built at the first product."""
+    def _graphs(self) -> list[tuple[float, Pullback]]:
+        """(weight, pullback) of the batches that keep their graphs, built at the first product."""
         if self._built is None:
             objective, cache = self.objective, self._cache
-            batches = objective.batches
+            batches = iter(objective.data)
             # the first batch's graph is built first: it is always kept unless cache=False, and
             # building it measures the graph size that decides how many of the others fit
-            pullbacks = [] if cache is False else [self._pullback(batches[0])]
+            kept = [] if cache is False else [self._weighted(next(batches))]
             if cache is None:
                 room = objective.memory_budget if self._budget is None else self._budget
                 count = batches_that_fit(objective, self.theta, room)
             else:
-                count = len(batches) if cache else 0
-            pullbacks += [self._pullback(b) for b in batches[1:count]]
-            self._built = (pullbacks, count)
+                count = len(_positive(objective.data.weights)) if cache else 0
+            kept += [self._weighted(b) for b in itertools.islice(batches, count - len(kept))]
+            self._built = kept
         return self._built
+
+    def _weighted(self, batch: Batch) -> tuple[float, Pullback]:
+        return batch.weight, self._pullback(batch)
 
     @property
     def cached_batches(self) -> int:
         """How many batches keep their gradient graph between products."""
-        return self._graphs()[1]
+        return len(self._graphs())
 
     def _pullback(self, batch: Batch) -> Callable[[Tensor], Tensor]:
         """V ↦ H_b·V for one batch, through its gradient graph built once (n or n×k blocks).
@@ -138,9 +144,12 @@ class HessianOperator:
         )
 
         def product(v: Tensor) -> Tensor:
-            return torch.autograd.grad(
-                g, leaf, v, retain_graph=True, allow_unused=True, materialize_grads=True
-            )[0]
+            try:
+                return torch.autograd.grad(
+                    g, leaf, v, retain_graph=True, allow_unused=True, materialize_grads=True
+                )[0]
+            except RuntimeError as err:
+                raise missing_derivative(err) or err from err
 
         def pullback(V: Tensor) -> Tensor:
             if V.ndim == 1:
@@ -160,12 +169,12 @@ class HessianOperator:
 
         return pullback
 
-    def _pullbacks_iter(self) -> Iterator[tuple[float, Callable[[Tensor], Tensor]]]:
-        batches = self.objective.batches
-        pullbacks, count = self._graphs()
-        yield from zip((b.weight for b in batches), pullbacks)
-        for b in batches[count:]:
-            yield b.weight, self._pullback(b)
+    def _pullbacks_iter(self) -> Iterator[tuple[float, Pullback]]:
+        kept = self._graphs()
+        yield from kept
+        if len(kept) < len(_positive(self.objective.data.weights)):
+            for b in itertools.islice(self.objective.data, len(kept), None):
+                yield b.weight, self._pullback(b)
 
     def __matmul__(self, v: Tensor) -> Tensor:
         obj = self.objective
@@ -195,16 +204,22 @@ def columns_per_block(n: int, itemsize: int, batch_graph_bytes: int, room: int, 
 
 
 def batches_that_fit(objective: Objective, theta: Tensor, budget: int) -> int:
-    """How many batches, in order, can keep their gradient graphs within ``budget`` bytes."""
-    batches = objective.batches
-    if len(batches) == 1:
+    """How many batches, in order, can keep their gradient graphs within ``budget`` bytes.
+
+    Args:
+        objective: the objective (its batch weights scale the measured graph size).
+        theta: where the first graph is built if none was yet.
+        budget: the bytes the kept graphs may take.
+    """
+    weights = _positive(objective.data.weights)
+    if len(weights) == 1:
         return 1  # a product needs that graph anyway: caching it costs no extra peak memory
     total = objective.graph_bytes(theta)
     if total is None:
-        return len(batches)
+        return len(weights)
     held, count = 0.0, 0
-    for b in batches:
-        held += total * b.weight
+    for weight in weights:
+        held += total * weight
         if held > budget:
             break
         count += 1
@@ -414,7 +429,7 @@ def hessian_block_columns(objective: Objective, theta: Tensor) -> int:
     room = objective.memory_budget - objective.dense_hessian_bytes() - graph
     if objective.device.type == "cuda":
         room = min(room, torch.cuda.mem_get_info(objective.device)[0] // 2)
-    per_batch = max(int(graph * b.weight) for b in objective.batches)
+    per_batch = max(int(graph * w) for w in objective.data.weights)
     return columns_per_block(n, itemsize, per_batch, room, cap=n)
 
 
@@ -433,6 +448,11 @@ def _symmetrize(H: Tensor, chunk: int) -> Tensor:
         H[start:stop, start:] = block
         H[start:, start:stop] = block.mT
     return H
+
+
+def _positive(weights: tuple[float, ...]) -> list[float]:
+    """The weights of the batches a pass yields (empty batches are skipped)."""
+    return [w for w in weights if w > 0]
 
 
 def _check_block(op: Operator, v: Tensor) -> Tensor:

@@ -212,6 +212,9 @@ def _batch_blocks(
     obj: Objective, params: dict[str, Tensor], at: _Around, neuron: int, batch: Batch
 ) -> tuple[Tensor, Tensor]:
     """One batch's (B_j, C_j) terms; the batch weight is inside δ."""
+    loss_fn = obj.loss_fn
+    if loss_fn is None:
+        raise InvalidInputError("the split theorem needs the objective's loss_fn (not None)")
     with torch.no_grad():
         h = _run(at.net, params, batch.inputs, 0, at.i)
         a = nn.functional.linear(h, at.w_in, at.b_in)
@@ -220,7 +223,7 @@ def _batch_blocks(
     with torch.enable_grad():
         z = z.detach().requires_grad_(True)
         out = _run(at.net, params, z, at.o + 1, len(at.net))
-        loss = batch.weight * obj.loss_fn(out, batch.targets)
+        loss = batch.weight * loss_fn(out, batch.targets)
         (delta,) = torch.autograd.grad(loss, z)
     ht = h if at.b_in is None else torch.cat([h, torch.ones_like(h[:, :1])], dim=1)
     aj = a[:, neuron].detach().contiguous()

@@ -67,7 +67,7 @@ def validate_model(m: ModelConfig) -> None:
             raise InvalidInputError(
                 f"config key 'model.hidden': widths must be positive integers, got {list(widths)}"
             )
-    _check_choice("model.activation", m.activation, ACTIVATIONS)
+    _check_choice("model.activation", m.activation, tuple(ACTIVATIONS))
 
 
 def validate_train(t: TrainConfig) -> None:
