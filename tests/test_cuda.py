@@ -11,7 +11,7 @@ from torch import nn
 
 from conftest import assert_unchanged, classification_data, image_data, make_cnn, make_mlp, snapshot
 from saddlescope import Objective, classify, hessian_spectrum
-from saddlescope.operators import hessian_block_columns
+from saddlescope.hessian import hessian_block_columns
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 F64 = torch.float64

@@ -9,7 +9,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from conftest import deepcopy
 from saddlescope import Objective, hessian_spectrum
-from saddlescope.operators import HessianOperator, columns_per_block
+from saddlescope.hessian import HessianOperator, columns_per_block
 
 F64 = torch.float64
 
@@ -159,7 +159,7 @@ def test_block_products_as_a_loop_or_one_batched_backward_agree(
 ):
     """Both ways of a block (column loop for large CPU graphs, else one batched backward)
     give the columns of single products."""
-    monkeypatch.setattr("saddlescope.operators._LOOP_GRAPH_BYTES", loop_from_bytes)
+    monkeypatch.setattr("saddlescope.hessian._LOOP_GRAPH_BYTES", loop_from_bytes)
     obj = _objective(model_case)
     theta = _theta(obj)
     V = torch.randn(obj.num_params, 3, generator=torch.Generator().manual_seed(2), dtype=F64)

@@ -40,6 +40,7 @@ from saddlescope.escape_options import (
     PerturbedGDOptions,
     SaddleFreeNewtonOptions,
 )
+from saddlescope.hessian import HessianOperator
 from saddlescope.inertia import InertiaEstimate, estimate_inertia, inertia_from_density
 from saddlescope.lanczos import LanczosResult, lanczos
 from saddlescope.landscape import (
@@ -65,7 +66,6 @@ from saddlescope.objective import Objective
 from saddlescope.operators import (
     CallableOperator,
     HessianLinearOperator,
-    HessianOperator,
     MatrixOperator,
     Operator,
     as_operator,

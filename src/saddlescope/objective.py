@@ -16,6 +16,7 @@ the dense matrix when it fits.
 from __future__ import annotations
 
 import copy
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any, cast
 
@@ -27,14 +28,10 @@ from torch.func import vmap
 from saddlescope.batch_loss import LossFn, batch_loss, describe_batch
 from saddlescope.batches import Batch, Data, HeldData, load_data
 from saddlescope.checks import check_choice, check_positive
-from saddlescope.errors import HessianTooLargeError, InvalidInputError, NonFiniteError
+from saddlescope.errors import HessianTooLargeError, InvalidInputError
+from saddlescope.hessian import HessianOperator, dense_hessian
 from saddlescope.kernels import missing_derivative
-from saddlescope.operators import (
-    DEFAULT_MEMORY_BUDGET,
-    HessianLinearOperator,
-    HessianOperator,
-    dense_hessian,
-)
+from saddlescope.operators import DEFAULT_MEMORY_BUDGET, HessianLinearOperator
 from saddlescope.params import NORM_STATS, NormStats, ParamFilter, ParamLayout, own_copy
 
 __all__ = ["Batch", "Objective"]
@@ -46,6 +43,9 @@ def _human_bytes(n: float) -> str:
             return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
         n /= 1024
     raise AssertionError  # unreachable
+
+
+_OWN_LOSS = "; with loss_fn=None the model gets the whole batch and must return its own loss"
 
 
 class Objective:
@@ -71,6 +71,8 @@ class Objective:
         param_filter: which parameters θ holds: None (every trainable one), parameter names, a
             predicate ``f(name, parameter) -> bool``, or submodule(s); the others stay fixed
             at the model's values — the Hessian block, and the verdict, of that block.
+        hold_data: None (default) holds the data when it fits half the memory budget and
+            streams it otherwise; True always holds it, False always streams it.
         dtype: the floating-point dtype the analysis runs in; default: the model's. Use
             ``torch.float64`` for precise work (tolerances default by dtype).
         device: where the analysis runs; default: the model's.
@@ -107,6 +109,7 @@ class Objective:
         memory_budget: int = DEFAULT_MEMORY_BUDGET,
         batch_weight: Callable[[Any], float] | None = None,
         param_filter: ParamFilter = None,
+        hold_data: bool | None = None,
     ) -> None:
         if not isinstance(model, nn.Module):
             raise InvalidInputError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -139,7 +142,7 @@ class Objective:
             self.dtype,
             self.device,
             batch_weight=batch_weight,
-            hold_bytes=self.memory_budget // 2,
+            hold_bytes={None: self.memory_budget // 2, True: sys.maxsize, False: -1}[hold_data],
         )
         self._graph_memo: tuple[int | None] | None = None  # see graph_bytes
         self._vmap_ok = True  # False once a vmap'd loss failed (see losses)
@@ -157,7 +160,7 @@ class Objective:
                 f"the model and loss_fn fail on the first batch ({describe_batch(b)}, "
                 f"{self.dtype}): {err}. Check the input shape, the target shape and dtype "
                 "loss_fn expects, and (with norm_stats='batch') that batches hold more than one "
-                "sample"
+                "sample" + (_OWN_LOSS if self.loss_fn is None else "")
             ) from err
         if not isinstance(value, Tensor) or value.numel() != 1 or value.ndim != 0:
             shape = tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
@@ -456,15 +459,7 @@ class Objective:
 
     # ----------------------------------------------------------------------------- checks
     def _require_finite_loss(self, value: Tensor, theta: Tensor) -> None:
-        if torch.isfinite(value):
-            return
-        bad = self.layout.first_non_finite(theta)
-        if bad is not None:
-            raise NonFiniteError(f"θ holds NaN or Inf, first in parameter {bad!r}; pass a finite θ")
-        raise NonFiniteError(
-            f"the loss is {value.item()} at θ although θ is finite; check loss_fn and the data "
-            "(a log of 0, an overflow in float16/float32?)"
-        )
+        self.layout.require_finite_loss(value, theta)
 
     def require_finite(self, vec: Tensor, what: str, theta: Tensor) -> None:
         """Raise :class:`NonFiniteError` naming the first parameter where ``vec`` is not finite.
@@ -474,16 +469,7 @@ class Objective:
             what: what ``vec`` is, for the message.
             theta: where it was computed (a non-finite θ is named as the cause).
         """
-        bad = self.layout.first_non_finite(vec)
-        if bad is None:
-            return
-        if self.layout.first_non_finite(theta) is not None:
-            self._require_finite_loss(torch.tensor(float("nan")), theta)
-        raise NonFiniteError(
-            f"the {what} holds NaN or Inf, first in parameter {bad!r}, although the loss is "
-            "finite; "
-            "the model is not twice differentiable there or overflows — try dtype=torch.float64"
-        )
+        self.layout.require_finite(vec, what, theta)
 
 
 def _leaf(theta: Tensor) -> Tensor:

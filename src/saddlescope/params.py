@@ -21,10 +21,20 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _NormBase
+from torch.nn.utils.parametrizations import _WeightNorm
+from torch.nn.utils.parametrize import ParametrizationList
+from torch.nn.utils.weight_norm import WeightNorm
 
-from saddlescope.errors import InvalidInputError
+from saddlescope.errors import InvalidInputError, NonFiniteError
 
-__all__ = ["NORM_STATS", "NormStats", "ParamFilter", "ParamLayout", "own_copy"]
+__all__ = [
+    "NORM_STATS",
+    "NormStats",
+    "ParamFilter",
+    "ParamLayout",
+    "composed_weight_norm",
+    "own_copy",
+]
 
 ParamFilter = (
     None | Collection[str] | Callable[[str, nn.Parameter], bool] | nn.Module | Sequence[nn.Module]
@@ -131,6 +141,42 @@ class ParamLayout:
                 return name
         return None
 
+    def require_finite_loss(self, value: Tensor, theta: Tensor) -> None:
+        """Raise :class:`NonFiniteError` if the loss is not finite, naming the cause.
+
+        Args:
+            value: the loss.
+            theta: where it was computed (a non-finite θ is named as the cause).
+        """
+        if torch.isfinite(value):
+            return
+        bad = self.first_non_finite(theta)
+        if bad is not None:
+            raise NonFiniteError(f"θ holds NaN or Inf, first in parameter {bad!r}; pass a finite θ")
+        raise NonFiniteError(
+            f"the loss is {value.item()} at θ although θ is finite; check loss_fn and the data "
+            "(a log of 0, an overflow in float16/float32?)"
+        )
+
+    def require_finite(self, vec: Tensor, what: str, theta: Tensor) -> None:
+        """Raise :class:`NonFiniteError` naming the first parameter where ``vec`` is not finite.
+
+        Args:
+            vec: a vector like θ (a gradient, a product).
+            what: what ``vec`` is, for the message.
+            theta: where it was computed (a non-finite θ is named as the cause).
+        """
+        bad = self.first_non_finite(vec)
+        if bad is None:
+            return
+        if self.first_non_finite(theta) is not None:
+            self.require_finite_loss(torch.tensor(float("nan")), theta)
+        raise NonFiniteError(
+            f"the {what} holds NaN or Inf, first in parameter {bad!r}, although the loss is "
+            "finite; the model is not twice differentiable there or overflows — try "
+            "dtype=torch.float64"
+        )
+
 
 def _select(
     model: nn.Module, trainable: list[tuple[str, nn.Parameter]], param_filter: ParamFilter
@@ -188,8 +234,13 @@ def own_copy(
 ) -> nn.Module:
     """Our copy of the model: in ``dtype`` on ``device``, eval mode, no parameter trainable.
 
-    With ``norm_stats="batch"`` its BatchNorm layers lose their running buffers, so that in eval
-    mode they normalise by each batch's own statistics and update nothing.
+    Weight norms (legacy ``nn.utils.weight_norm`` hooks and the ``parametrizations`` one) are
+    replaced by the same function written in elementary ops (:func:`composed_weight_norm`):
+    torch's fused weight-norm kernel has a wrong second derivative with respect to ``weight_v``
+    (checked against finite differences), which would make every Hessian-vector product
+    silently wrong (``tests/test_params.py`` checks both). With
+    ``norm_stats="batch"`` its BatchNorm layers lose their running buffers, so that in eval mode
+    they normalise by each batch's own statistics and update nothing.
 
     Args:
         model: the user's module (not modified).
@@ -198,6 +249,7 @@ def own_copy(
         norm_stats: "running" (BatchNorm uses its running statistics) or "batch".
     """
     module = copy.deepcopy(model, _computed_tensors(model)).to(device=device, dtype=dtype)
+    _compose_weight_norms(module)
     module.eval()
     module.requires_grad_(False)
     if norm_stats == "batch":
@@ -220,3 +272,57 @@ def _computed_tensors(model: nn.Module) -> dict[int, Tensor]:
             if isinstance(value, Tensor) and not value.is_leaf:
                 memo[id(value)] = value.detach().clone()
     return memo
+
+
+def composed_weight_norm(v: Tensor, g: Tensor, dim: int) -> Tensor:
+    """W = g · v / ‖v‖, the norm over every dimension but ``dim`` (all of them for −1).
+
+    The same function as ``torch._weight_norm``, in elementary ops with correct second
+    derivatives.
+
+    Args:
+        v: the direction (``weight_v``).
+        g: the magnitude (``weight_g``).
+        dim: the dimension the norm is not taken over (−1: none).
+    """
+    if dim == -1:
+        return v * (g / v.pow(2).sum().sqrt())
+    dims = [d for d in range(v.ndim) if d != dim % v.ndim]
+    return v * (g / v.pow(2).sum(dim=dims, keepdim=True).sqrt())
+
+
+class _ComposedWeightNorm:
+    """The legacy weight-norm pre-hook, computing with :func:`composed_weight_norm`."""
+
+    def __init__(self, name: str, dim: int) -> None:
+        self.name, self.dim = name, dim
+
+    def __call__(self, module: nn.Module, inputs: object) -> None:
+        g = getattr(module, self.name + "_g")
+        v = getattr(module, self.name + "_v")
+        setattr(module, self.name, composed_weight_norm(v, g, self.dim))
+
+
+class _ComposedWeightNormParametrization(nn.Module):
+    """The weight-norm parametrization, computing with :func:`composed_weight_norm`."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, weight_g: Tensor, weight_v: Tensor) -> Tensor:
+        """W from its magnitude and direction."""
+        return composed_weight_norm(weight_v, weight_g, self.dim)
+
+
+def _compose_weight_norms(module: nn.Module) -> None:
+    """Swap every weight norm of our copy (legacy hook or parametrization) for the composed one."""
+    for m in module.modules():
+        hooks = m._forward_pre_hooks
+        for key, hook in list(hooks.items()):
+            if isinstance(hook, WeightNorm):
+                hooks[key] = _ComposedWeightNorm(hook.name, hook.dim)
+        if isinstance(m, ParametrizationList):
+            for i, p in enumerate(m):
+                if isinstance(p, _WeightNorm):
+                    m[i] = _ComposedWeightNormParametrization(p.dim)

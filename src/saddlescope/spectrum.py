@@ -30,11 +30,11 @@ from torch import Tensor
 
 from saddlescope.checks import check_choice, check_int, check_positive
 from saddlescope.errors import HessianTooLargeError, SaddlescopeError
+from saddlescope.hessian import HessianOperator
 from saddlescope.lanczos import extreme_indices, lanczos
 from saddlescope.operators import (
     DEFAULT_MEMORY_BUDGET,
     HessianLinearOperator,
-    HessianOperator,
     Operator,
     as_operator,
     dense_matrix,
