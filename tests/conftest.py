@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 import copy
+import os
+
+# Tests never download: the HuggingFace hub and transformers run offline. Set here, before any
+# test module imports transformers (huggingface_hub reads these at import), so a plain `pytest`
+# is covered as well as `make test`.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
 
 import pytest
 import torch
