@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
+from saddlescope.errors import HessianTooLargeError
 from saddlescope.kernels import missing_derivative
 from saddlescope.operators import check_block, symmetrize, unit_block
 
@@ -27,9 +28,11 @@ if TYPE_CHECKING:
 __all__ = [
     "HessianOperator",
     "batches_that_fit",
+    "check_dense_fits",
     "columns_per_block",
     "dense_hessian",
     "hessian_block_columns",
+    "measured_graph",
 ]
 
 Pullback = Callable[[Tensor], Tensor]
@@ -215,6 +218,62 @@ def batches_that_fit(objective: Objective, theta: Tensor, budget: int) -> int:
             break
         count += 1
     return max(1, count)
+
+
+def measured_graph(
+    build: Callable[[], tuple[Tensor, Tensor]], batch: Batch
+) -> tuple[Tensor, Tensor, int | None]:
+    """(leaf, g, bytes): a gradient graph built by ``build``, and the bytes it keeps.
+
+    The bytes are those of the tensors autograd saves for the double backward, each storage
+    once, the batch's data and θ excluded; None when an op refuses saved-tensor hooks.
+
+    Args:
+        build: builds (leaf, ∇ℓ_b) with the graph kept.
+        batch: the batch it is built on (its tensors are not counted).
+    """
+    held = {t.untyped_storage().data_ptr() for t in batch.tensors()}
+    seen: dict[int, int] = {}
+
+    def pack(t: Tensor) -> Tensor:
+        storage = t.untyped_storage()
+        if storage.data_ptr() not in held:
+            seen[storage.data_ptr()] = storage.nbytes()
+        return t
+
+    try:
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            leaf, g = build()
+    except RuntimeError:  # an op that refuses saved-tensor hooks: no estimate
+        leaf, g = build()
+        return leaf, g, None
+    seen.pop(leaf.untyped_storage().data_ptr(), None)
+    return leaf, g, sum(seen.values())
+
+
+def check_dense_fits(objective: Objective) -> None:
+    """Raise :class:`HessianTooLargeError` if the dense Hessian exceeds the memory budget.
+
+    Args:
+        objective: the objective (its size, dtype and memory budget).
+    """
+    need = objective.dense_hessian_bytes()
+    if need > objective.memory_budget:
+        raise HessianTooLargeError(
+            f"a dense Hessian of {objective.num_params:,} parameters in {objective.dtype} needs "
+            f"{_human_bytes(need)} ({need:,} bytes), over this objective's memory budget of "
+            f"{_human_bytes(objective.memory_budget)}; use hessian_spectrum(obj, θ, k=...) for "
+            "the extreme eigenvalues by Lanczos (Hessian-vector products only), or pass a larger "
+            "memory_budget= to Objective if the memory is there"
+        )
+
+
+def _human_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
+        n /= 1024
+    raise AssertionError  # unreachable
 
 
 def dense_hessian(objective: Objective, theta: Tensor) -> Tensor:

@@ -28,21 +28,13 @@ from torch.func import vmap
 from saddlescope.batch_loss import LossFn, batch_loss, describe_batch
 from saddlescope.batches import Batch, Data, HeldData, load_data
 from saddlescope.checks import check_choice, check_positive
-from saddlescope.errors import HessianTooLargeError, InvalidInputError
-from saddlescope.hessian import HessianOperator, dense_hessian
+from saddlescope.errors import InvalidInputError
+from saddlescope.hessian import HessianOperator, check_dense_fits, dense_hessian, measured_graph
 from saddlescope.kernels import missing_derivative
 from saddlescope.operators import DEFAULT_MEMORY_BUDGET, HessianLinearOperator
 from saddlescope.params import NORM_STATS, NormStats, ParamFilter, ParamLayout, own_copy
 
 __all__ = ["Batch", "Objective"]
-
-
-def _human_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if n < 1024 or unit == "TiB":
-            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
-        n /= 1024
-    raise AssertionError  # unreachable
 
 
 _OWN_LOSS = "; with loss_fn=None the model gets the whole batch and must return its own loss"
@@ -380,23 +372,8 @@ class Objective:
         """
         if self._graph_memo is not None:
             return self._build_graph(theta, batch)
-        held = {t.untyped_storage().data_ptr() for t in batch.tensors()}
-        seen: dict[int, int] = {}
-
-        def pack(t: Tensor) -> Tensor:
-            storage = t.untyped_storage()
-            if storage.data_ptr() not in held:
-                seen[storage.data_ptr()] = storage.nbytes()
-            return t
-
-        try:
-            with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-                leaf, g = self._build_graph(theta, batch)
-        except RuntimeError:  # an op that refuses saved-tensor hooks: no estimate
-            self._graph_memo = (None,)
-            return self._build_graph(theta, batch)
-        seen.pop(leaf.untyped_storage().data_ptr(), None)
-        self._graph_memo = (int(sum(seen.values()) / batch.weight),)
+        leaf, g, nbytes = measured_graph(lambda: self._build_graph(theta, batch), batch)
+        self._graph_memo = (None if nbytes is None else int(nbytes / batch.weight),)
         return leaf, g
 
     def _build_graph(self, theta: Tensor, batch: Batch) -> tuple[Tensor, Tensor]:
@@ -439,15 +416,7 @@ class Objective:
 
     def check_dense_fits(self) -> None:
         """Raise :class:`HessianTooLargeError` if the dense Hessian exceeds the memory budget."""
-        need = self.dense_hessian_bytes()
-        if need > self.memory_budget:
-            raise HessianTooLargeError(
-                f"a dense Hessian of {self.num_params:,} parameters in {self.dtype} needs "
-                f"{_human_bytes(need)} ({need:,} bytes), over this objective's memory budget of "
-                f"{_human_bytes(self.memory_budget)}; use hessian_spectrum(obj, θ, k=...) for the "
-                "extreme eigenvalues by Lanczos (Hessian-vector products only), or pass a larger "
-                "memory_budget= to Objective if the memory is there"
-            )
+        check_dense_fits(self)
 
     def hessian(self, theta: Tensor) -> Tensor:
         """The dense Hessian H(θ) (n×n, symmetric), when it fits the memory budget.

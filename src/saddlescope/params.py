@@ -318,10 +318,10 @@ class _ComposedWeightNormParametrization(nn.Module):
 def _compose_weight_norms(module: nn.Module) -> None:
     """Swap every weight norm of our copy (legacy hook or parametrization) for the composed one."""
     for m in module.modules():
-        hooks = m._forward_pre_hooks
-        for key, hook in list(hooks.items()):
-            if isinstance(hook, WeightNorm):
-                hooks[key] = _ComposedWeightNorm(hook.name, hook.dim)
+        # torch has no public accessor for registered hooks: read its table, change nothing in it
+        for hook in list(m._forward_pre_hooks.values()):
+            if isinstance(hook, WeightNorm):  # registered after torch's hook: its weight wins
+                m.register_forward_pre_hook(_ComposedWeightNorm(hook.name, hook.dim))
         if isinstance(m, ParametrizationList):
             for i, p in enumerate(m):
                 if isinstance(p, _WeightNorm):
