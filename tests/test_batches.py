@@ -195,3 +195,18 @@ def test_loss_fn_none_needs_a_model_that_returns_its_loss():
             None,
             [{k: v for k, v in b.items() if k != "labels"} for b in dict_batches()],
         )
+
+
+def test_a_generator_is_held_and_one_too_large_is_refused():
+    x, y = torch.randn(12, 3, dtype=F64), torch.randn(12, 1, dtype=F64)
+
+    def gen():
+        for i in range(0, 12, 4):
+            yield x[i : i + 4], y[i : i + 4]
+
+    model = nn.Linear(3, 1).to(F64)
+    obj = Objective(model, nn.MSELoss(), gen())
+    assert obj.data.held and obj.num_batches == 3
+    assert torch.allclose(obj.loss(obj.theta0), nn.functional.mse_loss(model(x), y).detach())
+    with pytest.raises(InvalidInputError, match="one-pass iterator"):
+        Objective(model, nn.MSELoss(), gen(), hold_data=False)

@@ -327,7 +327,7 @@ def load_data(
 
     The first pass validates every batch, weighs it and takes its fingerprint; a loader (not a
     list) is then read a second time, fingerprints only, to make sure it gives the same batches
-    on every pass.
+    on every pass. A one-pass iterator (a generator) is held, as it cannot be read again.
 
     Args:
         data: an ``(inputs, targets)`` pair, a dict batch, or an iterable of batches.
@@ -356,7 +356,13 @@ def load_data(
     total = sum(raw_weights)
     if not prints or total == 0:
         raise InvalidInputError("data is empty: it holds no samples (or all weights are 0)")
-    if not isinstance(source, (list, tuple)):
+    one_pass = iter(source) is source  # a generator or iterator: it cannot be read again
+    if one_pass and nbytes > hold_bytes:
+        raise InvalidInputError(
+            "data is a one-pass iterator (e.g. a generator) too large to hold in half the memory "
+            "budget; pass a re-iterable loader (a DataLoader or a list), which is streamed"
+        )
+    if not one_pass and not isinstance(source, (list, tuple)):
         again = [fingerprint(item) for item in source]
         if again != prints:
             raise InvalidInputError(
