@@ -226,7 +226,9 @@ def measured_graph(
     """(leaf, g, bytes): a gradient graph built by ``build``, and the bytes it keeps.
 
     The bytes are those of the tensors autograd saves for the double backward, each storage
-    once, the batch's data and θ excluded; None when an op refuses saved-tensor hooks.
+    once, the batch's data and θ excluded; None when an op refuses saved-tensor hooks. The
+    measured graph is dropped and built again without the hooks, which would otherwise run on
+    every product through it: one graph build more, once per objective.
 
     Args:
         build: builds (leaf, ∇ℓ_b) with the graph kept.
@@ -248,6 +250,8 @@ def measured_graph(
         leaf, g = build()
         return leaf, g, None
     seen.pop(leaf.untyped_storage().data_ptr(), None)
+    del leaf, g  # its unpack hook would run on every product through it: build it again bare
+    leaf, g = build()
     return leaf, g, sum(seen.values())
 
 
