@@ -24,8 +24,8 @@ from torch import Tensor
 
 from saddlescope.checks import check_positive
 from saddlescope.errors import InvalidInputError
-from saddlescope.escape import negative_curvature_direction
 from saddlescope.inertia import InertiaEstimate, estimate_inertia
+from saddlescope.negative_curvature import negative_curvature_direction
 from saddlescope.objective import Objective
 from saddlescope.spectrum import Spectrum, hessian_spectrum
 from saddlescope.tolerance import Inertia, Tolerance
@@ -342,12 +342,11 @@ def classify(
     tolerance = Tolerance.resolve(obj.dtype, grad_tol=grad_tol, rtol=rtol, atol=atol)
     theta = obj.check_theta(theta)
     loss, g = obj.loss_and_grad(theta)
-    spectrum = hessian_spectrum(
-        obj, theta, k=k, rtol=tolerance.rtol, atol=tolerance.atol, seed=seed
-    )
+    op = obj.hessian_operator(theta)  # one set of gradient graphs for the spectrum and estimate
+    spectrum = hessian_spectrum(op, k=k, rtol=tolerance.rtol, atol=tolerance.atol, seed=seed)
     inertia = None
     if estimate and not spectrum.complete:
-        inertia = estimate_inertia(obj, theta, rtol=spectrum.rtol, atol=spectrum.atol, seed=seed)
+        inertia = estimate_inertia(op, rtol=spectrum.rtol, atol=spectrum.atol, seed=seed)
     point = _Point(
         obj,
         theta,

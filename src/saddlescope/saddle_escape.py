@@ -20,7 +20,7 @@ from torch import Tensor
 
 from saddlescope.checks import check_int, check_positive
 from saddlescope.errors import InvalidInputError
-from saddlescope.escape import way_down
+from saddlescope.negative_curvature import way_down
 from saddlescope.objective import Objective
 from saddlescope.tolerance import STALL_GRAD_NORM
 

@@ -18,12 +18,12 @@ from torch import Tensor, nn
 from saddlescope.checks import check_int, check_positive
 from saddlescope.classify import CriticalPoint, classify
 from saddlescope.errors import InvalidInputError, SaddlescopeError
-from saddlescope.escape import curvature_step
 from saddlescope.lifting.layout import check_ratio
 from saddlescope.lifting.report import EscapeRecord, LiftReport, SplitRow
 from saddlescope.lifting.split import inertia_of, predicted_inertia, split_blocks
 from saddlescope.lifting.subspace import restrict
 from saddlescope.lifting.views import module_at, split_coordinates, split_objective, split_theta
+from saddlescope.negative_curvature import curvature_step
 from saddlescope.objective import Objective
 from saddlescope.runtime import one_thread
 from saddlescope.search import find_critical_point

@@ -22,6 +22,7 @@ __all__ = [
     "ARRAYS",
     "COLUMNS",
     "NAMES",
+    "PLAIN",
     "SCHEMA_VERSION",
     "decode",
     "encode",
@@ -74,7 +75,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
 )
 NAMES = tuple(name for name, _ in COLUMNS)
 ARRAYS = ("eigenvalues", "theta", "escape_direction")
-_PLAIN = (
+PLAIN = (  # the columns stored as they are in the record
     "num_params",
     "loss_trained",
     "loss_critical",
@@ -142,7 +143,7 @@ def decode(row: dict[str, Any]) -> SurveyRecord:
         if row["escape_direction"] is None
         else unpack(row["escape_direction"]),
         versions=json.loads(row["versions"]) if row["versions"] else {},
-        **{name: row[name] for name in _PLAIN},
+        **{name: row[name] for name in PLAIN},
     )
 
 

@@ -17,7 +17,7 @@ import sqlite3
 from typing import Any
 
 from saddlescope.errors import InvalidInputError
-from saddlescope.survey.columns import unpack
+from saddlescope.survey.columns import PLAIN, unpack
 from saddlescope.survey.config import RunSpec, StudyConfig
 from saddlescope.survey.record import SurveyRecord
 from saddlescope.tolerance import Inertia
@@ -58,20 +58,7 @@ LEGACY_COLUMNS = (
     "seconds_spectrum",
 )
 
-_SAME = (
-    "num_params",
-    "loss_trained",
-    "loss_critical",
-    "grad_norm",
-    "status",
-    "search_steps",
-    "hvps",
-    "flatness",
-    "kind",
-    "seconds_train",
-    "seconds_search",
-    "seconds_spectrum",
-)
+_SAME = tuple(n for n in PLAIN if n not in ("threshold", "escape_curvature"))  # not in schema 1
 
 
 def legacy_records(conn: sqlite3.Connection) -> list[tuple[str, SurveyRecord]]:
