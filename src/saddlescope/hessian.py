@@ -2,9 +2,10 @@
 
 :class:`HessianOperator` multiplies by H(θ) at one fixed θ with reverse-over-reverse
 Hessian-vector products: each batch's gradient graph is built once and kept, for as many
-batches as the memory budget holds (the others are rebuilt for every product), and a product is
-one backward pass through it. Blocks of vectors go through one batched backward where that pays
-(checked once against a single product). :func:`dense_hessian` assembles the n×n Hessian from
+batches of held data as the memory budget holds (the others are rebuilt for every product), and a
+product is one backward pass through it. Kept batches of one shape share one graph where the loss
+allows (:mod:`saddlescope.merging`). Blocks of vectors go through one batched backward where that
+pays (checked once against a single product). :func:`dense_hessian` assembles the n×n Hessian from
 products on the unit basis, block by block within the budget.
 """
 
@@ -31,8 +32,8 @@ __all__ = [
     "check_dense_fits",
     "columns_per_block",
     "dense_hessian",
+    "graph_size",
     "hessian_block_columns",
-    "measured_graph",
 ]
 
 Pullback = Callable[[Tensor], Tensor]
@@ -45,13 +46,17 @@ class HessianOperator:
 
     Counts its products in :attr:`num_products` (a block of k vectors counts k).
     :attr:`cached_batches` says how many batches keep their gradient graph (see
-    :meth:`Objective.hessian_operator`); the others rebuild theirs for every product.
+    :meth:`Objective.hessian_operator`); the others rebuild theirs for every product. Streamed
+    data keeps none by default: it is streamed because it is over half the budget, a graph
+    holds far more than its batch's data, so only a small share could be kept, and keeping it
+    would make the peak memory grow with the data.
 
     Args:
         objective: the objective whose Hessian this is.
         theta: the parameters (copied: later edits of the caller's θ do not leak in).
-        cache: True keeps every batch's gradient graph, False none, None (default) as many
-            as fit ``budget`` in order (one batch always).
+        cache: True keeps every batch's gradient graph, False none, None (default): held data
+            as many as fit ``budget`` in order (one batch always), streamed data none (unless
+            it is a single batch).
         budget: bytes the kept graphs may take (default: the objective's memory budget).
     """
 
@@ -72,30 +77,39 @@ class HessianOperator:
         self.num_products = 0
         self._cache, self._budget = cache, budget
         self._built: list[tuple[float, Pullback]] | None = None
+        self._kept = 0
 
     def _graphs(self) -> list[tuple[float, Pullback]]:
-        """(weight, pullback) of the batches that keep their graphs, built at the first product."""
+        """(weight, pullback) of the kept graphs, built at the first product.
+
+        The kept batches' runs of one shape are stacked into one graph each where the loss
+        allows it (see :meth:`Objective.graph_batches`).
+        """
         if self._built is None:
-            objective, cache = self.objective, self._cache
-            batches = iter(objective.data)
-            # the first batch's graph is built first: it is always kept unless cache=False, and
-            # building it measures the graph size that decides how many of the others fit
-            kept = [] if cache is False else [self._weighted(next(batches))]
-            if cache is None:
-                room = objective.memory_budget if self._budget is None else self._budget
-                count = batches_that_fit(objective, self.theta, room)
-            else:
-                count = len(_positive(objective.data.weights)) if cache else 0
-            kept += [self._weighted(b) for b in itertools.islice(batches, count - len(kept))]
-            self._built = kept
+            self._kept = self._kept_count()
+            kept = list(itertools.islice(self.objective.data, self._kept))
+            stacked = self.objective.graph_batches(self.theta, kept)
+            self._built = [(b.weight, self._pullback(b)) for b in stacked]
         return self._built
 
-    def _weighted(self, batch: Batch) -> tuple[float, Pullback]:
-        return batch.weight, self._pullback(batch)
+    def _kept_count(self) -> int:
+        objective, cache = self.objective, self._cache
+        if cache is not None:
+            return len(_positive(objective.data.weights)) if cache else 0
+        if not objective.data.held and len(_positive(objective.data.weights)) > 1:
+            return 0  # streamed: peak memory must not grow with the data (see the class doc)
+        room = objective.memory_budget if self._budget is None else self._budget
+        return batches_that_fit(objective, self.theta, room)
 
     @property
     def cached_batches(self) -> int:
-        """How many batches keep their gradient graph between products."""
+        """How many of the data's batches keep their gradient graph between products."""
+        self._graphs()
+        return self._kept
+
+    @property
+    def num_graphs(self) -> int:
+        """How many gradient graphs are kept (stacked batches share one)."""
         return len(self._graphs())
 
     def _pullback(self, batch: Batch) -> Callable[[Tensor], Tensor]:
@@ -115,10 +129,7 @@ class HessianOperator:
         if not g.requires_grad:  # the loss is at most linear in θ: H_b = 0
             return torch.zeros_like
         checked = [False]  # the batched path's first column was compared with a single product
-        loop_blocks = [  # a list: the batched path can turn itself off
-            obj.device.type == "cpu"
-            and (obj.graph_bytes(self.theta) or 0) * batch.weight >= _LOOP_GRAPH_BYTES
-        ]
+        loop_blocks: list[bool | None] = [None]  # decided at the first block; can turn itself on
 
         def product(v: Tensor) -> Tensor:
             try:
@@ -143,6 +154,10 @@ class HessianOperator:
         def pullback(V: Tensor) -> Tensor:
             if V.ndim == 1:
                 return product(V)
+            if loop_blocks[0] is None:
+                loop_blocks[0] = obj.device.type == "cpu" and (
+                    (obj.graph_bytes(self.theta) or 0) * batch.weight >= _LOOP_GRAPH_BYTES
+                )
             if not loop_blocks[0]:
                 try:
                     out = batched(V)
@@ -157,10 +172,9 @@ class HessianOperator:
         return pullback
 
     def _pullbacks_iter(self) -> Iterator[tuple[float, Pullback]]:
-        kept = self._graphs()
-        yield from kept
-        if len(kept) < len(_positive(self.objective.data.weights)):
-            for b in itertools.islice(self.objective.data, len(kept), None):
+        yield from self._graphs()
+        if self._kept < len(_positive(self.objective.data.weights)):
+            for b in itertools.islice(self.objective.data, self._kept, None):
                 yield b.weight, self._pullback(b)
 
     def __matmul__(self, v: Tensor) -> Tensor:
@@ -220,15 +234,12 @@ def batches_that_fit(objective: Objective, theta: Tensor, budget: int) -> int:
     return max(1, count)
 
 
-def measured_graph(
-    build: Callable[[], tuple[Tensor, Tensor]], batch: Batch
-) -> tuple[Tensor, Tensor, int | None]:
-    """(leaf, g, bytes): a gradient graph built by ``build``, and the bytes it keeps.
+def graph_size(build: Callable[[], tuple[Tensor, Tensor]], batch: Batch) -> int | None:
+    """The bytes a gradient graph built by ``build`` keeps (the graph is then dropped).
 
     The bytes are those of the tensors autograd saves for the double backward, each storage
     once, the batch's data and θ excluded; None when an op refuses saved-tensor hooks. The
-    measured graph is dropped and built again without the hooks, which would otherwise run on
-    every product through it: one graph build more, once per objective.
+    graph is not kept for products: its unpack hook would run on every product through it.
 
     Args:
         build: builds (leaf, ∇ℓ_b) with the graph kept.
@@ -245,14 +256,11 @@ def measured_graph(
 
     try:
         with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-            leaf, g = build()
+            leaf, _ = build()
     except RuntimeError:  # an op that refuses saved-tensor hooks: no estimate
-        leaf, g = build()
-        return leaf, g, None
+        return None
     seen.pop(leaf.untyped_storage().data_ptr(), None)
-    del leaf, g  # its unpack hook would run on every product through it: build it again bare
-    leaf, g = build()
-    return leaf, g, sum(seen.values())
+    return sum(seen.values())
 
 
 def check_dense_fits(objective: Objective) -> None:

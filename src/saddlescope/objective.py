@@ -25,19 +25,17 @@ import torch
 from torch import Tensor, nn
 from torch.func import vmap
 
-from saddlescope.batch_loss import LossFn, batch_loss, describe_batch
+from saddlescope.batch_loss import LossFn, batch_loss, check_scalar_loss
 from saddlescope.batches import Batch, Data, HeldData, load_data
 from saddlescope.checks import check_choice, check_positive
 from saddlescope.errors import InvalidInputError
-from saddlescope.hessian import HessianOperator, check_dense_fits, dense_hessian, measured_graph
+from saddlescope.hessian import HessianOperator, check_dense_fits, dense_hessian, graph_size
 from saddlescope.kernels import missing_derivative
+from saddlescope.merging import mergeable_runs, merged, stacking_agrees
 from saddlescope.operators import DEFAULT_MEMORY_BUDGET, HessianLinearOperator
 from saddlescope.params import NORM_STATS, NormStats, ParamFilter, ParamLayout, own_copy
 
 __all__ = ["Batch", "Objective"]
-
-
-_OWN_LOSS = "; with loss_fn=None the model gets the whole batch and must return its own loss"
 
 
 class Objective:
@@ -75,9 +73,10 @@ class Objective:
             per-batch losses.
         memory_budget: bytes the analysis may hold (default
             :data:`~saddlescope.operators.DEFAULT_MEMORY_BUDGET`): a dense Hessian over it is
-            refused (:meth:`hessian` points at Lanczos instead); gradient graphs are kept for
-            Hessian-vector products only while they fit it (later batches are rebuilt per
-            product); on a GPU it also bounds the blocks in which the dense Hessian is computed.
+            refused (:meth:`hessian` points at Lanczos instead); gradient graphs of held data
+            are kept for Hessian-vector products only while they fit it (later batches, and
+            streamed ones, are rebuilt per product); on a GPU it also bounds the blocks in
+            which the dense Hessian is computed.
 
     Example:
     >>> import torch
@@ -138,32 +137,10 @@ class Objective:
         )
         self._graph_memo: tuple[int | None] | None = None  # see graph_bytes
         self._vmap_ok = True  # False once a vmap'd loss failed (see losses)
+        self._stacking_ok: bool | None = None  # see graph_batches
         self.num_samples = self._data.num_samples
-        self._check_loss_is_scalar()
-
-    # ----------------------------------------------------------------------------- set-up
-    def _check_loss_is_scalar(self) -> None:
-        b = self._data.first()
-        try:
-            with torch.no_grad():
-                value = self._batch_loss(self._theta0, b)
-        except (RuntimeError, ValueError, TypeError, IndexError, KeyError) as err:
-            raise InvalidInputError(
-                f"the model and loss_fn fail on the first batch ({describe_batch(b)}, "
-                f"{self.dtype}): {err}. Check the input shape, the target shape and dtype "
-                "loss_fn expects, and (with norm_stats='batch') that batches hold more than one "
-                "sample" + (_OWN_LOSS if self.loss_fn is None else "")
-            ) from err
-        if not isinstance(value, Tensor) or value.numel() != 1 or value.ndim != 0:
-            shape = tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
-            raise InvalidInputError(
-                f"loss_fn must return a scalar tensor (the mean loss over the batch), got {shape}; "
-                "use reduction='mean' or add .mean()"
-            )
-        if not value.is_floating_point():
-            raise InvalidInputError(
-                f"loss_fn must return a floating-point scalar, got {value.dtype}"
-            )
+        first = self._data.first()
+        check_scalar_loss(lambda: self._batch_loss(self._theta0, first), first, self.dtype, loss_fn)
 
     # ----------------------------------------------------------------------------- θ helpers
     @property
@@ -337,44 +314,60 @@ class Objective:
 
         Args:
             theta: the parameters.
-            cache: None (default) caches batches in order while their graphs fit the memory
-                budget (one batch is always cached); True caches all, False none.
+            cache: None (default) caches held batches in order while their graphs fit the
+                memory budget (one batch always) and streamed batches not at all (a single one
+                excepted); True caches all, False none. Cached batches of one shape share a
+                graph where the loss allows (:meth:`graph_batches`).
         """
         return HessianOperator(self, self.check_theta(theta), cache=cache)
 
     def graph_bytes(self, theta: Tensor) -> int | None:
         """Estimated bytes the gradient graphs of *all* batches hold (None if unmeasurable).
 
-        Measured once per objective, while its first graph of the first batch is built (for
-        a product, or here if none was yet): the tensors autograd saves for a double backward,
-        each storage once, data and θ excluded, scaled by sample count to the other batches.
-        Graph sizes follow the shapes, not θ.
+        Measured once per objective on a graph of the first batch, built for that and dropped:
+        the tensors autograd saves for a double backward, each storage once, data and θ
+        excluded, scaled by weight to the other batches. Graph sizes follow the shapes, not θ.
 
         Args:
-            theta: where to build the first graph if none was built yet (the size does not
-                depend on it).
+            theta: where to build the measured graph (the size does not depend on it).
         """
         if self._graph_memo is None:
-            self.gradient_graph(self.check_theta(theta), self._data.first())
-        assert self._graph_memo is not None
+            theta, first = self.check_theta(theta), self._data.first()
+            nbytes = graph_size(lambda: self._build_graph(theta, first), first)
+            self._graph_memo = (None if nbytes is None else int(nbytes / first.weight),)
         return self._graph_memo[0]
 
     def gradient_graph(self, theta: Tensor, batch: Batch) -> tuple[Tensor, Tensor]:
         """(leaf, g): a leaf holding θ and ∇ℓ_b at it, with its graph kept (for HVPs).
 
         Works under ``torch.no_grad`` and ``torch.inference_mode`` too; parameters the loss
-        does not use get zero gradient (and zero curvature), as with ``torch.func``. The first
-        graph of the first batch is measured on the way (see :meth:`graph_bytes`).
+        does not use get zero gradient (and zero curvature), as with ``torch.func``.
 
         Args:
             theta: the parameters.
-            batch: one of the batches of :attr:`data`.
+            batch: one of the batches of :attr:`data`, or several stacked
+                (:meth:`graph_batches`).
         """
-        if self._graph_memo is not None:
-            return self._build_graph(theta, batch)
-        leaf, g, nbytes = measured_graph(lambda: self._build_graph(theta, batch), batch)
-        self._graph_memo = (None if nbytes is None else int(nbytes / batch.weight),)
-        return leaf, g
+        return self._build_graph(theta, batch)
+
+    def graph_batches(self, theta: Tensor, batches: list[Batch]) -> list[Batch]:
+        """The batches whose graphs a Hessian operator keeps: each stackable run as one batch.
+
+        Runs of consecutive batches of one shape are concatenated (fewer, larger kernels per
+        product) when the loss is the weighted mean of per-sample terms, checked once per
+        objective at the first θ (see :mod:`saddlescope.merging`); never with
+        ``norm_stats="batch"``.
+
+        Args:
+            theta: where the check runs if it has not yet.
+            batches: consecutive batches of :attr:`data`, in order.
+        """
+        runs = mergeable_runs(batches)
+        if len(runs) == len(batches) or self.norm_stats == "batch":
+            return batches
+        if self._stacking_ok is None:
+            self._stacking_ok = stacking_agrees(runs, lambda b: self._batch_loss(theta, b))
+        return [merged(run) for run in runs] if self._stacking_ok else batches
 
     def _build_graph(self, theta: Tensor, batch: Batch) -> tuple[Tensor, Tensor]:
         leaf = _leaf(theta)
