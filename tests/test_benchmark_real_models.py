@@ -6,17 +6,10 @@ import math
 
 import pytest
 import torch
-from benchmarks.real_models import (
-    ACCURACY,
-    CausalLMLoss,
-    CifarLike,
-    Inputs,
-    first_reaching,
-    iterations_within,
-    resnet20,
-    ritz_extremes,
-    rss_mib,
-)
+from benchmarks.real_models.cases import CausalLMLoss, CifarLike, Inputs, resnet20
+from benchmarks.real_models.eigs import iterations_within
+from benchmarks.real_models.memory import rss_mib
+from benchmarks.real_models.timing import ACCURACY, first_reaching, ritz_extremes
 
 
 def test_first_reaching_is_the_first_estimate_within_the_accuracy():

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import copy
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, cast
 
 import numpy as np
@@ -268,7 +268,7 @@ class Objective:
         return torch.stack([self._mean_loss(t) for t in thetas])
 
     def loss_and_grad(self, theta: Tensor) -> tuple[Tensor, Tensor]:
-        """(L(θ), ∇L(θ)) with one backward pass per batch.
+        """(L(θ), ∇L(θ)) with one backward pass per batch (batches of one shape stacked).
 
         Plain ``torch.autograd`` on a flat leaf (cheaper than ``torch.func.grad``; see
         docs/benchmarks.md); under ``no_grad``/``inference_mode`` too, unused parameters getting 0.
@@ -280,13 +280,27 @@ class Objective:
         leaf = _leaf(theta)
         total_loss = torch.zeros((), dtype=self.dtype, device=self.device)
         total_grad = torch.zeros_like(theta)
-        for b in self._data:
+        for b in self._gradient_batches(theta):
             value, g = self._batch_grad(leaf, b, create_graph=False)
             total_grad.add_(g, alpha=b.weight)
             total_loss = total_loss + b.weight * value.detach()
         self._require_finite_loss(total_loss, theta)
         self.require_finite(total_grad, "gradient", theta)
         return total_loss, total_grad
+
+    def _gradient_batches(self, theta: Tensor) -> Iterable[Batch]:
+        """The batches of one gradient pass, stacked like :meth:`graph_batches` stacks them.
+
+        Only held data whose gradient graphs fit the budget is stacked (fewer, larger kernels);
+        other data goes batch by batch.
+        """
+        data = self._data
+        if not data.held or len(data) == 1:
+            return data
+        graphs = self.graph_bytes(theta)
+        if graphs is None or graphs > self.memory_budget:
+            return data
+        return self.graph_batches(theta, list(data))
 
     def grad(self, theta: Tensor) -> Tensor:
         """∇L(θ), a vector like θ.
