@@ -16,175 +16,28 @@ the second-order test, the loss at its lower bound, probing.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from saddlescope.checks import check_positive
+from saddlescope.cost import DEFAULT_MAX_DENSE_SECONDS, PathChoice, choose_path
+from saddlescope.critical_point import CriticalPoint, Kind, Probe, ProbeVerdict
 from saddlescope.errors import InvalidInputError
-from saddlescope.inertia import InertiaEstimate, estimate_inertia
+from saddlescope.hessian import HessianOperator
+from saddlescope.inertia import DEFAULT_INERTIA_STEPS, InertiaEstimate, estimate_inertia
 from saddlescope.negative_curvature import negative_curvature_direction
 from saddlescope.objective import Objective
-from saddlescope.spectrum import Spectrum, hessian_spectrum
-from saddlescope.tolerance import Inertia, Tolerance
+from saddlescope.progress import ProgressOption, product_progress
+from saddlescope.spectrum import DEFAULT_K, Spectrum, dense_fits, hessian_spectrum
+from saddlescope.tolerance import Tolerance
 
 __all__ = ["CriticalPoint", "Probe", "classify"]
 
-Kind = Literal["minimum", "maximum", "saddle", "degenerate", "not-critical"]
-ProbeVerdict = Literal["rise", "fall", "flat"]
 DEFAULT_PROBE_RADII = (1e-4, 1e-3, 1e-2, 1e-1)
 MAX_PROBE_DIRECTIONS = 16
-
-
-@dataclass(frozen=True)
-class Probe:
-    """One probe of the loss along a null direction: ΔL = L(θ + sign·radius·u) − L(θ).
-
-    ``direction`` indexes the probed directions (eigenvector order, random mixtures after),
-    ``sign`` is ±1, ``radius`` the step length, ``delta_loss`` ΔL, and ``verdict`` whether the
-    loss rose, fell or stayed flat beyond the first-order slope and rounding.
-    """
-
-    direction: int
-    sign: int
-    radius: float
-    delta_loss: float
-    verdict: ProbeVerdict
-
-    def to_dict(self) -> dict[str, Any]:
-        """The five fields by name."""
-        return dict(self.__dict__)
-
-    def __str__(self) -> str:
-        return (
-            f"Probe(direction {self.direction}, {'+' if self.sign > 0 else '−'}{self.radius:g}: "
-            f"ΔL = {self.delta_loss:.3g}, {self.verdict})"
-        )
-
-
-@dataclass(frozen=True, eq=False)
-class CriticalPoint:
-    """The verdict at θ: kind, inertia, index, minimum ratio, tolerance and the way out.
-
-    ``inertia`` is exact when the whole spectrum was computed, an estimate with error bars
-    (from :attr:`inertia_estimate`) when only extreme eigenvalues were, and None when neither.
-    ``escape_direction`` is a unit vector along which the loss decreases: the eigenvector of the
-    most negative eigenvalue (sign chosen so that gᵀu ≤ 0), or, at a higher-order saddle, the
-    probed null direction that fell furthest; ``escape_curvature`` its eigenvalue. ``theta``,
-    ``loss`` and ``grad_norm`` describe the point, ``tolerance`` what "critical" and "zero" meant,
-    ``spectrum`` the eigenvalues computed, ``kind``/``strict``/``resolution`` the verdict and how
-    it was reached, ``probes`` the loss probes of a degenerate point, ``objective`` what the
-    objective was (sizes, dtype, device).
-    """
-
-    theta: Tensor
-    loss: float
-    grad_norm: float
-    tolerance: Tolerance
-    spectrum: Spectrum
-    kind: Kind
-    strict: bool | None
-    resolution: str
-    escape_direction: Tensor | None
-    escape_curvature: float | None
-    probes: tuple[Probe, ...] = ()
-    objective: dict[str, Any] = field(default_factory=dict)
-    inertia_estimate: InertiaEstimate | None = None  # SLQ counts when only extremes were computed
-
-    @property
-    def inertia(self) -> Inertia | None:
-        """(n₋, n₀, n₊): exact from a complete spectrum, else estimated (with bars), else None."""
-        exact = self.spectrum.inertia
-        if exact is not None:
-            return exact
-        return None if self.inertia_estimate is None else self.inertia_estimate.inertia
-
-    @property
-    def is_estimate(self) -> bool:
-        """True when index and minimum ratio are SLQ estimates (see :attr:`inertia_estimate`)."""
-        return self.inertia is not None and self.inertia.estimated
-
-    @property
-    def index(self) -> float | None:
-        """n₋/n, the fraction of negative eigenvalues (Dauphin et al.'s α).
-
-        Estimated if :attr:`is_estimate` (± ``inertia.index_err``); None if neither exact nor
-        estimated.
-        """
-        return None if self.inertia is None else self.inertia.index
-
-    @property
-    def minimum_ratio(self) -> float | None:
-        """n₊/n, the fraction of positive eigenvalues: 1 at a strict local minimum.
-
-        Estimated if :attr:`is_estimate` (± ``inertia.minimum_ratio_err``).
-        """
-        return None if self.inertia is None else self.inertia.minimum_ratio
-
-    @property
-    def threshold(self) -> float:
-        """The zero band's half-width: |λ| ≤ threshold counts as zero."""
-        return self.spectrum.threshold
-
-    def predicted_decrease(self, t: float) -> float | None:
-        """½·λ·t², the quadratic model's change of loss for a step t along the escape direction.
-
-        Args:
-            t: the step length along the (unit) escape direction.
-        """
-        return None if self.escape_curvature is None else 0.5 * self.escape_curvature * t * t
-
-    def to_dict(self) -> dict[str, Any]:
-        """Everything, as plain Python values (θ and the escape direction as lists)."""
-        return {
-            "kind": self.kind,
-            "strict": self.strict,
-            "resolution": self.resolution,
-            "loss": self.loss,
-            "grad_norm": self.grad_norm,
-            "tolerance": self.tolerance.to_dict(),
-            "threshold": self.threshold,
-            "inertia": None if self.inertia is None else self.inertia.to_dict(),
-            "index": self.index,
-            "minimum_ratio": self.minimum_ratio,
-            "is_estimate": self.is_estimate,
-            "inertia_estimate": None
-            if self.inertia_estimate is None
-            else self.inertia_estimate.to_dict(),
-            "escape_curvature": self.escape_curvature,
-            "escape_direction": None
-            if self.escape_direction is None
-            else self.escape_direction.tolist(),
-            "theta": self.theta.tolist(),
-            "spectrum": self.spectrum.to_dict(),
-            "probes": [p.to_dict() for p in self.probes],
-            "objective": self.objective,
-        }
-
-    def __str__(self) -> str:
-        strict = "" if self.strict is None else (" (strict)" if self.strict else " (not strict)")
-        lines = [
-            f"{self.kind}{strict} — {self.resolution}",
-            f"  loss {self.loss:.6g}, ‖g‖ {self.grad_norm:.3g} "
-            f"(grad_tol {self.tolerance.grad_tol:g})",
-            f"  {self.spectrum}",
-        ]
-        if self.is_estimate and self.inertia_estimate is not None:
-            est, bars = self.inertia_estimate, self.inertia_estimate.inertia
-            lines.append(
-                f"  index ≈ {bars.index:.4g} ± {bars.index_err:.2g}, minimum ratio ≈ "
-                f"{bars.minimum_ratio:.4g} ± {bars.minimum_ratio_err:.2g} (SLQ estimate, "
-                f"{100 * est.confidence:g} % bars, {est.hvps} HVPs)"
-            )
-        elif self.index is not None:
-            lines.append(f"  index {self.index:.4g}, minimum ratio {self.minimum_ratio:.4g}")
-        if self.escape_curvature is not None:
-            lines.append(f"  escape along the eigenvector of λ = {self.escape_curvature:.6g}")
-        elif self.escape_direction is not None:
-            lines.append("  escape along a null direction where the loss falls (higher order)")
-        return "\n".join(lines)
 
 
 def _loss_tol(loss: float, dtype: torch.dtype) -> float:
@@ -306,15 +159,18 @@ def classify(
     loss_lower_bound: float | None = None,
     probe_radii: tuple[float, ...] = DEFAULT_PROBE_RADII,
     k: int | None = None,
-    estimate: bool = True,
+    estimate: bool | None = None,
+    max_dense_seconds: float = DEFAULT_MAX_DENSE_SECONDS,
+    progress: ProgressOption = None,
     seed: int = 0,
 ) -> CriticalPoint:
     """Classify θ as minimum, maximum, saddle, degenerate or not-critical, from H(θ)'s spectrum.
 
-    Uses every eigenvalue when the dense Hessian fits (exact inertia, index, minimum ratio);
-    otherwise the ``k`` extreme pairs at each end by Lanczos, which still decide the kind, and —
-    with ``estimate=True`` — :func:`~saddlescope.inertia.estimate_inertia` for the inertia,
-    marked as an estimate with error bars.
+    With ``k=None`` the path is chosen by estimated time (:func:`~saddlescope.cost.choose_path`,
+    said in :attr:`CriticalPoint.path`): every eigenvalue by a dense Hessian (exact inertia,
+    index, minimum ratio) when it fits the memory budget and is quick enough, else the extreme
+    pairs by Lanczos, which still decide the kind, with the inertia estimated
+    (:func:`~saddlescope.inertia.estimate_inertia`, marked as an estimate with error bars).
 
     Args:
         obj: the objective.
@@ -326,9 +182,17 @@ def classify(
         loss_lower_bound: a known lower bound of the loss (e.g. 0 for a squared error): a
             degenerate min-like point at that loss is then a minimum.
         probe_radii: the radii at which a degenerate point's null directions are probed.
-        k: extreme eigenpairs per end by Lanczos; None (default) goes dense when it fits.
-        estimate: estimate the inertia (SLQ, with error bars) when the spectrum is partial.
-        seed: seeds Lanczos, the estimate and the random probe mixtures.
+        k: extreme eigenpairs per end by Lanczos; None (default) chooses dense or Lanczos
+            (k = 6) by estimated time.
+        estimate: estimate the inertia (SLQ, with error bars) when the spectrum is partial;
+            None (default): only at a critical point (‖g‖ ≤ grad_tol), where index and
+            minimum ratio mean something.
+        max_dense_seconds: with ``k=None``, dense is taken when estimated within this many
+            seconds, or no slower than Lanczos.
+        progress: a progress bar over the products: None (default) for stages estimated over
+            a few seconds, True always, False never, or a callable ``f(done, total, stage)``
+            (see :mod:`saddlescope.progress`).
+        seed: seeds Lanczos, the estimate, the timed product and the random probe mixtures.
 
     >>> import torch
     >>> from saddlescope import classify, toy
@@ -339,25 +203,30 @@ def classify(
     radii = tuple(sorted(check_positive("probe radius", r) for r in probe_radii))
     if not radii:
         raise InvalidInputError("probe_radii must hold at least one radius, e.g. (1e-3, 1e-2)")
+    if not _non_negative(max_dense_seconds):
+        raise InvalidInputError(
+            f"max_dense_seconds must be a number ≥ 0 (math.inf: dense whenever it fits), got "
+            f"{max_dense_seconds!r}"
+        )
     tolerance = Tolerance.resolve(obj.dtype, grad_tol=grad_tol, rtol=rtol, atol=atol)
     theta = obj.check_theta(theta)
     loss, g = obj.loss_and_grad(theta)
+    grad_norm = float(torch.linalg.vector_norm(g))
+    if estimate is None:
+        estimate = grad_norm <= tolerance.grad_tol
     op = obj.hessian_operator(theta)  # one set of gradient graphs for the spectrum and estimate
-    spectrum = hessian_spectrum(op, k=k, rtol=tolerance.rtol, atol=tolerance.atol, seed=seed)
-    inertia = None
-    if estimate and not spectrum.complete:
-        inertia = estimate_inertia(op, rtol=spectrum.rtol, atol=spectrum.atol, seed=seed)
+    path = None
+    if k is None:
+        path = choose_path(
+            op,
+            _lanczos_products(op.shape[0], estimate),
+            max_dense_seconds=max_dense_seconds,
+            fits=dense_fits(op),
+            seed=seed,
+        )
+    spectrum, inertia = _spectrum(op, k, path, tolerance, estimate, progress, seed)
     point = _Point(
-        obj,
-        theta,
-        float(loss),
-        g,
-        float(torch.linalg.vector_norm(g)),
-        spectrum,
-        tolerance,
-        loss_lower_bound,
-        radii,
-        seed,
+        obj, theta, float(loss), g, grad_norm, spectrum, tolerance, loss_lower_bound, radii, seed
     )
     verdict = next(v for v in (rule(point) for rule in RULES) if v is not None)
     escape, curvature = negative_curvature_direction(spectrum, g)
@@ -379,7 +248,48 @@ def classify(
         probes=verdict.probes,
         objective=obj.describe(),
         inertia_estimate=inertia,
+        path=path,
     )
+
+
+def _non_negative(x: Any) -> bool:
+    try:
+        return not isinstance(x, bool) and float(x) >= 0
+    except (TypeError, ValueError):
+        return False
+
+
+def _lanczos_products(n: int, estimate: bool) -> int:
+    """The most products the Lanczos path takes: its basis, and the estimate's steps."""
+    return min(n, max(20 * DEFAULT_K, 100)) + (min(n, DEFAULT_INERTIA_STEPS) if estimate else 0)
+
+
+def _spectrum(
+    op: HessianOperator,
+    k: int | None,
+    path: PathChoice | None,
+    tolerance: Tolerance,
+    estimate: bool,
+    progress: ProgressOption,
+    seed: int,
+) -> tuple[Spectrum, InertiaEstimate | None]:
+    """The spectrum on the chosen path, and the inertia estimate when it is partial."""
+    n, t = op.shape[0], None if path is None else path.product_seconds
+    if path is not None and path.method == "dense":
+        stage, total, k = "dense Hessian", n, None
+    else:
+        stage, total = "Lanczos", min(n, max(20 * (k or DEFAULT_K), 100))
+        k = k or DEFAULT_K
+    expected = None if t is None else total * t
+    with product_progress(op, total, stage, show=progress, expected_seconds=expected):
+        spectrum = hessian_spectrum(op, k=k, rtol=tolerance.rtol, atol=tolerance.atol, seed=seed)
+    if not estimate or spectrum.complete:
+        return spectrum, None
+    steps = min(n, DEFAULT_INERTIA_STEPS)
+    expected = None if t is None else steps * t
+    with product_progress(op, steps, "inertia estimate", show=progress, expected_seconds=expected):
+        est = estimate_inertia(op, rtol=spectrum.rtol, atol=spectrum.atol, seed=seed)
+    return spectrum, est
 
 
 def _null_directions(spectrum: Spectrum, seed: int) -> Tensor | None:

@@ -58,6 +58,8 @@ class HessianOperator:
             as many as fit ``budget`` in order (one batch always), streamed data none (unless
             it is a single batch).
         budget: bytes the kept graphs may take (default: the objective's memory budget).
+        on_products: called with the number of products after each product (a block of k
+            counts k), e.g. to drive a progress bar; also by :meth:`dense`.
     """
 
     def __init__(
@@ -67,8 +69,10 @@ class HessianOperator:
         *,
         cache: bool | None = None,
         budget: int | None = None,
+        on_products: Callable[[int], None] | None = None,
     ) -> None:
         self.objective = objective
+        self.on_products = on_products
         self.theta = theta.detach().clone()  # our own: later edits of the caller's θ don't leak in
         self.shape = (objective.num_params, objective.num_params)
         self.dtype = objective.dtype
@@ -183,13 +187,16 @@ class HessianOperator:
         out = torch.zeros_like(v)
         for weight, pullback in self._pullbacks_iter():
             out.add_(pullback(v), alpha=weight)
-        self.num_products += 1 if v.ndim == 1 else v.shape[1]
+        count = 1 if v.ndim == 1 else v.shape[1]
+        self.num_products += count
         obj.require_finite(out, "Hessian-vector product", self.theta)
+        if self.on_products is not None:
+            self.on_products(count)
         return out
 
     def dense(self) -> Tensor:
         """The dense H(θ) (see :func:`dense_hessian`); counts no products here."""
-        return dense_hessian(self.objective, self.theta)
+        return dense_hessian(self.objective, self.theta, on_products=self.on_products)
 
 
 def columns_per_block(n: int, itemsize: int, batch_graph_bytes: int, room: int, cap: int) -> int:
@@ -288,17 +295,22 @@ def _human_bytes(n: float) -> str:
     raise AssertionError  # unreachable
 
 
-def dense_hessian(objective: Objective, theta: Tensor) -> Tensor:
+def dense_hessian(
+    objective: Objective, theta: Tensor, *, on_products: Callable[[int], None] | None = None
+) -> Tensor:
     """The dense Hessian H(θ) (n×n, symmetric): HVPs on the unit basis, block by block.
 
     Args:
         objective: the objective whose Hessian to assemble (it must fit its memory budget).
         theta: the parameters.
+        on_products: called with the number of products after each block (progress).
     """
     objective.check_dense_fits()
     # the graphs share the budget with H itself
     room = objective.memory_budget - objective.dense_hessian_bytes()
-    op = HessianOperator(objective, objective.check_theta(theta), budget=room)
+    op = HessianOperator(
+        objective, objective.check_theta(theta), budget=room, on_products=on_products
+    )
     n = objective.num_params
     chunk = hessian_block_columns(objective, op.theta)
     H = torch.empty(n, n, dtype=objective.dtype, device=objective.device)

@@ -41,7 +41,7 @@ from saddlescope.operators import (
 )
 from saddlescope.tolerance import LANCZOS_TOL, Inertia, Tolerance
 
-__all__ = ["Spectrum", "hessian_spectrum", "spectrum_from_matrix"]
+__all__ = ["DEFAULT_K", "Spectrum", "dense_fits", "hessian_spectrum", "spectrum_from_matrix"]
 
 Which = Literal["both", "smallest", "largest"]
 Method = Literal["auto", "dense", "lanczos", "arpack"]
@@ -279,7 +279,7 @@ def _resolve_method(request: _Request, method: str) -> str:
     """The method to run: "auto" → dense or lanczos; too large a partial request → dense."""
     op, n = request.op, request.op.shape[0]
     if method == "auto":
-        method = "dense" if request.k is None and _dense_fits(op) else "lanczos"
+        method = "dense" if request.k is None and dense_fits(op) else "lanczos"
     ends = 2 if request.which == "both" else 1
     if method in ("lanczos", "arpack") and request.per_end * ends >= n - 1:
         _check_dense_fits(op)  # ARPACK needs k < n − 1; so small a problem is dense anyway
@@ -287,7 +287,13 @@ def _resolve_method(request: _Request, method: str) -> str:
     return method
 
 
-def _dense_fits(op: Operator) -> bool:
+def dense_fits(op: Operator) -> bool:
+    """Whether the operator's dense matrix fits its memory budget.
+
+    Args:
+        op: a :class:`~saddlescope.hessian.HessianOperator` (its objective's budget) or any
+            operator (its ``memory_budget`` attribute, else the default budget).
+    """
     try:
         _check_dense_fits(op)
     except HessianTooLargeError:

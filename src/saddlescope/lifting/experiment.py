@@ -7,6 +7,7 @@ below the narrow minimum (:func:`lift_experiment`).
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -150,7 +151,7 @@ def _try_seed(
         search = find_critical_point(obj, theta, method="lm", grad_tol=NARROW_GRAD_TOL)
         if not search.converged:
             return None
-        cp = classify(obj, search.theta, rtol=rtol)
+        cp = classify(obj, search.theta, rtol=rtol, max_dense_seconds=math.inf)
     inertia = cp.inertia
     if cp.kind != "minimum" or not cp.strict or inertia is None or inertia.n_zero != 0:
         return None
@@ -242,7 +243,9 @@ def _split_rows(
         blocks = split_blocks(obj, cp.theta, 0, j)
         gains.append(tuple(blocks.gain_eigenvalues.tolist()))
         for lam in ratios:
-            wcp = classify(wide, split_theta(obj, cp.theta, 0, j, lam), rtol=rtol)
+            wcp = classify(
+                wide, split_theta(obj, cp.theta, 0, j, lam), rtol=rtol, max_dense_seconds=math.inf
+            )
             rows.append(
                 SplitRow(
                     unit=j,
@@ -266,7 +269,7 @@ def _leave(
     wcp = saddle.point
     T = split_coordinates(obj, 0, saddle.unit, saddle.ratio)
     sub = restrict(wide, wcp.theta, T[:, : obj.num_params])
-    restricted_kind = classify(sub, sub.theta0, rtol=rtol).kind
+    restricted_kind = classify(sub, sub.theta0, rtol=rtol, max_dense_seconds=math.inf).kind
     step, after, theta = _escape(wide, wcp)
     theta, evaluations = _lbfgs(wide, theta, train_steps)
     final, g = wide.loss_and_grad(theta)

@@ -8,6 +8,7 @@ uses the record's own tolerance and loss bound, so its verdict is the stored one
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -41,6 +42,7 @@ def classify_options(record: SurveyRecord) -> dict[str, Any]:
     return {
         **record.tolerance.to_dict(),
         "loss_lower_bound": record.spec.spectrum.loss_lower_bound,
+        "max_dense_seconds": math.inf,  # as the run: the full spectrum whenever it fits
     }
 
 
