@@ -147,3 +147,18 @@ def test_stacked_gradients_equal_the_sum_of_batch_gradients():
     tight = Objective(model, loss_fn, batches, dtype=F64, memory_budget=1, hold_data=True)
     assert len(list(tight._gradient_batches(theta))) == 4  # the graphs do not fit: batch by batch
     assert torch.allclose(tight.grad(theta), g, rtol=1e-12)
+
+
+def test_stacked_runs_are_capped_by_graph_size():
+    from saddlescope.merging import Stacking
+
+    batches = [_batch((torch.full((2, 1), float(i)), torch.zeros(2)), i, 0.25) for i in range(4)]
+    stacking = Stacking(lambda theta, b: b.data[0].mean())
+    mib = 1024**2
+    theta = torch.zeros(1)
+    assert [b.weight for b in stacking.stack(theta, batches, None, mib)] == [1.0]
+    assert [b.weight for b in stacking.stack(theta, batches, 128 * mib, mib)] == [0.5, 0.5]
+    assert stacking.stack(theta, batches, 256 * mib, mib) == batches  # 64 MiB: one batch each
+    assert Stacking(lambda theta, b: b.data[0].mean(), enabled=False).stack(
+        theta, batches, None, mib
+    ) == batches

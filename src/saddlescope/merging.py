@@ -12,11 +12,13 @@ weights as its normaliser: ℓ(b₁ ∪ … ∪ b_k) = Σ w_i·ℓ(b_i) / Σ w_i
 with batch statistics, losses that compare the samples of a batch (contrastive losses), a
 ``loss_fn`` that sums, or a ``batch_weight`` that is not the loss's own normaliser. It is
 checked once per objective, on the losses at the first θ, to within the rounding of the
-sums (:func:`stacking_agrees`); where it fails nothing is stacked.
+sums (:func:`stacking_agrees`); where it fails nothing is stacked. A stacked graph is kept
+small enough (``max_weight``) that the temporaries of a product through it stay modest.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -25,9 +27,10 @@ from torch import Tensor
 
 from saddlescope.batches import Batch
 
-__all__ = ["mergeable_runs", "merged", "stack_key", "stacking_agrees"]
+__all__ = ["Stacking", "mergeable_runs", "merged", "stack_key", "stacking_agrees"]
 
 _ROUNDING = 1e3  # stacked and separate losses agree to this many ε of their size
+_STACK_BYTES = 64 * 1024**2  # a stacked run's graph: at least this many bytes may be gathered
 
 
 def stack_key(batch: Batch) -> tuple[Any, ...] | None:
@@ -63,17 +66,21 @@ def _plain(v: Any) -> Any:
     return v
 
 
-def mergeable_runs(batches: Sequence[Batch]) -> list[list[Batch]]:
+def mergeable_runs(batches: Sequence[Batch], max_weight: float = math.inf) -> list[list[Batch]]:
     """The batches in order, grouped into runs of consecutive batches that can be stacked.
 
     Args:
         batches: the batches.
+        max_weight: the most weight a run may gather (a batch heavier than it is a run of
+            its own): bounds the size of a stacked graph, whose double backward allocates
+            temporaries in proportion to it.
     """
     runs: list[list[Batch]] = []
     last: tuple[Any, ...] | None = None
     for b in batches:
         key = stack_key(b)
-        if runs and key is not None and key == last:
+        room = runs and sum(x.weight for x in runs[-1]) + b.weight <= max_weight
+        if room and key is not None and key == last:
             runs[-1].append(b)
         else:
             runs.append([b])
@@ -125,3 +132,38 @@ def stacking_agrees(runs: Sequence[Sequence[Batch]], loss: Callable[[Batch], Ten
         if not abs(float(whole) - mean) <= _ROUNDING * eps * max(size, eps):
             return False
     return True
+
+
+class Stacking:
+    """An objective's stacking: the check's outcome, remembered, and the runs it allows.
+
+    A stacked run's graph holds at most max(64 MiB, budget/16): large enough that kernels are
+    no longer small, small enough that a product's temporaries stay modest.
+
+    Args:
+        loss: the objective's ``loss(θ, batch)`` (called without a graph for the check).
+        enabled: False never stacks (e.g. BatchNorm with batch statistics).
+    """
+
+    def __init__(self, loss: Callable[[Tensor, Batch], Tensor], enabled: bool = True) -> None:
+        self.loss, self.enabled = loss, enabled
+        self.agrees: bool | None = None  # the check's outcome, once it ran
+
+    def stack(
+        self, theta: Tensor, batches: list[Batch], graph_bytes: int | None, budget: int
+    ) -> list[Batch]:
+        """The batches with each stackable run as one batch (unchanged where not allowed).
+
+        Args:
+            theta: where the check runs if it has not yet.
+            batches: consecutive batches, in order.
+            graph_bytes: the bytes of all the data's gradient graphs (None: unknown, no cap).
+            budget: the objective's memory budget.
+        """
+        share = max(_STACK_BYTES, budget // 16) / graph_bytes if graph_bytes else math.inf
+        runs = mergeable_runs(batches, max_weight=share)
+        if not self.enabled or len(runs) == len(batches):
+            return batches
+        if self.agrees is None:
+            self.agrees = stacking_agrees(runs, lambda b: self.loss(theta, b))
+        return [merged(run) for run in runs] if self.agrees else batches

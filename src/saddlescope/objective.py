@@ -31,7 +31,7 @@ from saddlescope.checks import check_choice, check_positive
 from saddlescope.errors import InvalidInputError
 from saddlescope.hessian import HessianOperator, check_dense_fits, dense_hessian, graph_size
 from saddlescope.kernels import missing_derivative
-from saddlescope.merging import mergeable_runs, merged, stacking_agrees
+from saddlescope.merging import Stacking
 from saddlescope.operators import DEFAULT_MEMORY_BUDGET, HessianLinearOperator
 from saddlescope.params import NORM_STATS, NormStats, ParamFilter, ParamLayout, own_copy
 
@@ -137,7 +137,7 @@ class Objective:
         )
         self._graph_memo: tuple[int | None] | None = None  # see graph_bytes
         self._vmap_ok = True  # False once a vmap'd loss failed (see losses)
-        self._stacking_ok: bool | None = None  # see graph_batches
+        self._stacking = Stacking(self._batch_loss, enabled=self.norm_stats != "batch")
         self.num_samples = self._data.num_samples
         first = self._data.first()
         check_scalar_loss(lambda: self._batch_loss(self._theta0, first), first, self.dtype, loss_fn)
@@ -368,20 +368,15 @@ class Objective:
         """The batches whose graphs a Hessian operator keeps: each stackable run as one batch.
 
         Runs of consecutive batches of one shape are concatenated (fewer, larger kernels per
-        product) when the loss is the weighted mean of per-sample terms, checked once per
-        objective at the first θ (see :mod:`saddlescope.merging`); never with
-        ``norm_stats="batch"``.
+        product) where the loss allows, checked once per objective; never with
+        ``norm_stats="batch"`` (see :class:`saddlescope.merging.Stacking`).
 
         Args:
             theta: where the check runs if it has not yet.
             batches: consecutive batches of :attr:`data`, in order.
         """
-        runs = mergeable_runs(batches)
-        if len(runs) == len(batches) or self.norm_stats == "batch":
-            return batches
-        if self._stacking_ok is None:
-            self._stacking_ok = stacking_agrees(runs, lambda b: self._batch_loss(theta, b))
-        return [merged(run) for run in runs] if self._stacking_ok else batches
+        graphs = self.graph_bytes(theta) if len(batches) > 1 else None
+        return self._stacking.stack(theta, batches, graphs, self.memory_budget)
 
     def _build_graph(self, theta: Tensor, batch: Batch) -> tuple[Tensor, Tensor]:
         leaf = _leaf(theta)
