@@ -159,6 +159,7 @@ def test_stacked_runs_are_capped_by_graph_size():
     assert [b.weight for b in stacking.stack(theta, batches, None, mib)] == [1.0]
     assert [b.weight for b in stacking.stack(theta, batches, 128 * mib, mib)] == [0.5, 0.5]
     assert stacking.stack(theta, batches, 256 * mib, mib) == batches  # 64 MiB: one batch each
-    assert Stacking(lambda theta, b: b.data[0].mean(), enabled=False).stack(
-        theta, batches, None, mib
-    ) == batches
+    assert (
+        Stacking(lambda theta, b: b.data[0].mean(), enabled=False).stack(theta, batches, None, mib)
+        == batches
+    )

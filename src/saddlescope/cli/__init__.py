@@ -1,7 +1,8 @@
 """The ``saddlescope`` command: thin commands that parse options, call the library and print.
 
-One module per command (``demo``, ``survey``, ``escape``, ``landscape``, ``lift``); what they
-share is in :mod:`saddlescope.cli.common`. :func:`main` is the console script's entry point.
+One module per command (``analyze``, ``demo``, ``survey``, ``escape``, ``landscape``,
+``lift``); what they share is in :mod:`saddlescope.cli.common`. :func:`main` is the console
+script's entry point.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # a batch tool: figures go to files, never to a window
 
+from saddlescope.cli.analyze import analyze_command
 from saddlescope.cli.common import console, safe
 from saddlescope.cli.demo import demo
 from saddlescope.cli.escape import escape
@@ -28,7 +30,7 @@ def cli() -> None:
     """Critical-point analysis of neural-network training: minimum or saddle, and the way out."""
 
 
-for _command in (demo, survey, escape, landscape, lift):
+for _command in (analyze_command, demo, survey, escape, landscape, lift):
     cli.add_command(_command)
 
 

@@ -1,0 +1,1 @@
+"""Example factories for ``saddlescope analyze`` (run from the repository root)."""
