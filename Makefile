@@ -20,14 +20,15 @@ demo: $(BIN)/saddlescope
 test: $(BIN)/saddlescope
 	$(BIN)/python -m pytest
 
-# The benchmark anchors (pip extra "bench"). curvlinops needs backpack-for-pytorch, which requires
-# torchvision; the only torchvision for torch 2.13 on the index (0.28.0) is a CUDA build whose ops
-# cannot load beside the CPU torch, and a torchvision that is installed but broken breaks every
-# `import transformers` ("operator torchvision::nms does not exist"). No anchor uses torchvision
-# (backpack imports it only in backpack.utils.examples), so it is removed after the install.
+# The benchmark anchors: the "bench" extra (PyHessian, hessian-eigenthings and what curvlinops
+# needs), then curvlinops and backpack-for-pytorch without their dependencies: backpack requires
+# torchvision, whose only build for torch 2.13 on the index is CUDA-only and breaks every
+# `import transformers` beside the CPU torch ("operator torchvision::nms does not exist"). No
+# anchor uses torchvision (backpack imports it only in backpack.utils.examples).
 bench-deps: $(BIN)/saddlescope
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev,bench]"
-	$(BIN)/python -m pip uninstall --quiet --yes torchvision
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps \
+		"curvlinops-for-pytorch>=3.0.1" "backpack-for-pytorch>=1.7"
 
 lint: $(BIN)/saddlescope
 	$(BIN)/ruff check .
