@@ -60,9 +60,15 @@ def test_infinite_loss_with_finite_theta(setup):
     def bad_loss(out, target):
         return torch.log(out.abs() * 0).mean()
 
-    obj = Objective(model, bad_loss, data, dtype=F64)
+    with pytest.raises(NonFiniteError, match=r"loss is -inf on the first batch"):
+        Objective(model, bad_loss, data, dtype=F64)  # refused at the door
+
+    def log_loss(out, target):  # finite at the model's weights, -inf where the outputs vanish
+        return torch.log(out.abs()).mean()
+
+    obj = Objective(model, log_loss, data, dtype=F64)
     with pytest.raises(NonFiniteError, match=r"loss is -inf.*although θ is finite"):
-        obj.loss(obj.theta0)
+        obj.loss(torch.zeros(obj.num_params, dtype=F64))
 
 
 def test_non_finite_gradient_names_the_parameter():

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from conftest import classification_data, make_mlp
-from saddlescope import Objective
+from saddlescope import InvalidInputError, Objective
 from saddlescope.batches import Batch
 from saddlescope.merging import mergeable_runs, merged, stack_key, stacking_agrees
 
@@ -90,15 +90,18 @@ class _Centred(nn.Module):
 @pytest.mark.parametrize(
     "loss_fn", [nn.CrossEntropyLoss(reduction="sum"), _Centred()], ids=["sum", "batch-coupled"]
 )
-def test_losses_that_are_not_per_sample_means_are_not_stacked(loss_fn):
+def test_losses_that_are_not_per_sample_means_are_refused_or_never_stacked(loss_fn):
     model, (x, y) = make_mlp([4, 6, 5, 3], "tanh"), classification_data(20, 4, 3)
     batches = _split(x, y, [6, 6, 5, 3])
-    obj = Objective(model, loss_fn, batches, dtype=F64)
+    with pytest.raises(InvalidInputError, match="not a per-sample mean"):
+        Objective(model, loss_fn, batches, dtype=F64)
+    obj = Objective(model, loss_fn, batches, dtype=F64, per_sample_mean=False)
     theta = obj.theta0
     op = obj.hessian_operator(theta)
     assert (op.cached_batches, op.num_graphs) == (4, 4)
     v = torch.randn(obj.num_params, dtype=F64)
-    assert torch.allclose(op @ v, _per_batch_hvp(model, loss_fn, batches, theta, v), rtol=1e-12)
+    ref = _per_batch_hvp(model, loss_fn, batches, theta, v, per_sample_mean=False)
+    assert torch.allclose(op @ v, ref, rtol=1e-12)
 
 
 def test_batch_statistics_are_never_stacked():

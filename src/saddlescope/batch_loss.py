@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 
@@ -23,10 +22,9 @@ from saddlescope.batches import Batch
 from saddlescope.errors import InvalidInputError
 from saddlescope.kernels import curvature_kernels
 
-__all__ = ["LossFn", "batch_loss", "check_scalar_loss", "describe_batch", "model_loss"]
+__all__ = ["LossFn", "batch_loss", "describe_batch", "model_loss", "model_outputs"]
 
 LossFn = Callable[..., Tensor]
-_OWN_LOSS = "; with loss_fn=None the model gets the whole batch and must return its own loss"
 
 
 def batch_loss(
@@ -52,35 +50,16 @@ def batch_loss(
         return loss_fn(functional_call(module, params, (), dict(data)), data)
 
 
-def check_scalar_loss(
-    compute: Callable[[], Tensor], batch: Batch, dtype: torch.dtype, loss_fn: LossFn | None
-) -> None:
-    """Raise a clear :class:`InvalidInputError` unless the first batch gives a float scalar loss.
+def model_outputs(module: nn.Module, params: dict[str, Tensor], batch: Batch) -> Any:
+    """The model's outputs on a pair batch's inputs (before the loss), e.g. to check shapes.
 
     Args:
-        compute: the batch's loss at θ₀ (called once, without a graph).
-        batch: the first batch, for the message.
-        dtype: the analysis dtype, for the message.
-        loss_fn: the user's loss (None: the model's own), for the message.
+        module: our copy of the model.
+        params: θ as ``{name: tensor}``.
+        batch: an ``(inputs, targets)`` batch.
     """
-    try:
-        with torch.no_grad():
-            value = compute()
-    except (RuntimeError, ValueError, TypeError, IndexError, KeyError) as err:
-        raise InvalidInputError(
-            f"the model and loss_fn fail on the first batch ({describe_batch(batch)}, "
-            f"{dtype}): {err}. Check the input shape, the target shape and dtype "
-            "loss_fn expects, and (with norm_stats='batch') that batches hold more than one "
-            "sample" + (_OWN_LOSS if loss_fn is None else "")
-        ) from err
-    if not isinstance(value, Tensor) or value.numel() != 1 or value.ndim != 0:
-        shape = tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
-        raise InvalidInputError(
-            f"loss_fn must return a scalar tensor (the mean loss over the batch), got {shape}; "
-            "use reduction='mean' or add .mean()"
-        )
-    if not value.is_floating_point():
-        raise InvalidInputError(f"loss_fn must return a floating-point scalar, got {value.dtype}")
+    with curvature_kernels():
+        return functional_call(module, params, (batch.inputs,))
 
 
 def _whole(batch: Batch) -> tuple[tuple[Any, ...], dict[str, Any] | None]:

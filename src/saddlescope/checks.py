@@ -10,9 +10,19 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import torch
+
 from saddlescope.errors import InvalidInputError
 
-__all__ = ["check_choice", "check_fraction", "check_int", "check_positive"]
+__all__ = [
+    "check_callable",
+    "check_choice",
+    "check_device",
+    "check_dtype",
+    "check_fraction",
+    "check_int",
+    "check_positive",
+]
 
 
 def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
@@ -75,3 +85,83 @@ def check_fraction(name: str, value: Any, example: str) -> float:
     if not x < 1:
         raise InvalidInputError(f"{name} must be in (0, 1), e.g. {example}; got {value!r}")
     return x
+
+
+def check_callable(name: str, value: Any, how: str) -> Any:
+    """``value`` if it is None or callable, else a clear error saying how it is called.
+
+    Args:
+        name: the parameter's name, for the message.
+        value: the value given.
+        how: how it is called, e.g. "loss_fn(outputs, targets)".
+    """
+    if value is not None and not callable(value):
+        raise InvalidInputError(f"{name} must be callable as {how}, got {type(value).__name__}")
+    return value
+
+
+_DTYPE_NAMES = {
+    "float16": torch.float16,
+    "half": torch.float16,
+    "bfloat16": torch.bfloat16,
+    "float32": torch.float32,
+    "float": torch.float32,
+    "float64": torch.float64,
+    "double": torch.float64,
+}
+
+
+def check_dtype(dtype: Any) -> torch.dtype | None:
+    """A floating-point ``torch.dtype`` from a dtype or its name ("float64", "torch.float32").
+
+    Args:
+        dtype: None, a ``torch.dtype`` or a name.
+    """
+    if dtype is None:
+        return None
+    if isinstance(dtype, str):
+        key = dtype.removeprefix("torch.")
+        if key not in _DTYPE_NAMES:
+            raise InvalidInputError(
+                f"dtype {dtype!r} is not a floating-point dtype name; use torch.float64 or "
+                "torch.float32 (or 'float64', 'float32')"
+            )
+        dtype = _DTYPE_NAMES[key]
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise InvalidInputError(f"dtype must be a floating-point dtype, got {dtype!r}")
+    return dtype
+
+
+def check_device(device: Any) -> torch.device | None:
+    """A usable ``torch.device`` from a device or its name, or a clear error.
+
+    Refuses names torch does not know, the "meta" device (no values to analyse) and CUDA or
+    MPS where this torch build or machine has none.
+
+    Args:
+        device: None, a ``torch.device`` or a name such as "cpu" or "cuda:0".
+    """
+    if device is None:
+        return None
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise InvalidInputError(
+            f"device {device!r} is not a device torch knows ({err}); use 'cpu' or 'cuda'"
+        ) from None
+    if dev.type == "meta":
+        raise InvalidInputError(
+            "device 'meta' holds no values to analyse; materialise the model (e.g. "
+            "model.to_empty(device='cpu') then load its weights) and use 'cpu' or 'cuda'"
+        )
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise InvalidInputError(
+            f"device {device!r}: this torch build or machine has no CUDA; use device='cpu'"
+        )
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise InvalidInputError(
+            f"device {device!r}: only {torch.cuda.device_count()} CUDA device(s) here"
+        )
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise InvalidInputError(f"device {device!r}: MPS is not available here; use 'cpu'")
+    return dev

@@ -27,7 +27,7 @@ from torch import Tensor
 
 from saddlescope.batches import Batch
 
-__all__ = ["Stacking", "mergeable_runs", "merged", "stack_key", "stacking_agrees"]
+__all__ = ["Stacking", "halves", "mergeable_runs", "merged", "stack_key", "stacking_agrees"]
 
 _ROUNDING = 1e3  # stacked and separate losses agree to this many ε of their size
 _STACK_BYTES = 64 * 1024**2  # a stacked run's graph: at least this many bytes may be gathered
@@ -103,6 +103,30 @@ def merged(run: Sequence[Batch]) -> Batch:
     else:
         data = tuple(_stack([b.data[i] for b in run]) for i in range(len(first.data)))
     return Batch(data, first.kind, weight, first.index)
+
+
+def halves(batch: Batch) -> tuple[Batch, Batch] | None:
+    """The batch's first and second half of samples (None when it cannot be split).
+
+    Args:
+        batch: a batch whose every tensor is per sample (see :func:`stack_key`).
+    """
+    if stack_key(batch) is None:
+        return None
+    n = batch.tensors()[0].shape[0]
+    if n < 2:
+        return None
+    cut = n // 2
+
+    def part(sl: slice) -> Batch:
+        data = batch.data
+        if isinstance(data, Mapping):
+            new: Any = {k: v[sl] if isinstance(v, Tensor) else v for k, v in data.items()}
+        else:
+            new = tuple(v[sl] if isinstance(v, Tensor) else v for v in data)
+        return Batch(new, batch.kind, batch.weight, batch.index)
+
+    return part(slice(0, cut)), part(slice(cut, n))
 
 
 def _stack(values: list[Any]) -> Any:

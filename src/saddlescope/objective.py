@@ -25,12 +25,13 @@ import torch
 from torch import Tensor, nn
 from torch.func import vmap
 
-from saddlescope.batch_loss import LossFn, batch_loss, check_scalar_loss
+from saddlescope import checks
+from saddlescope.batch_loss import LossFn, batch_loss, model_outputs
 from saddlescope.batches import Batch, Data, HeldData, load_data
-from saddlescope.checks import check_choice, check_positive
 from saddlescope.errors import InvalidInputError
 from saddlescope.hessian import HessianOperator, check_dense_fits, dense_hessian, graph_size
 from saddlescope.kernels import missing_derivative
+from saddlescope.loss_checks import check_loss
 from saddlescope.merging import Stacking
 from saddlescope.operators import DEFAULT_MEMORY_BUDGET, HessianLinearOperator
 from saddlescope.params import NORM_STATS, NormStats, ParamFilter, ParamLayout, own_copy
@@ -63,6 +64,10 @@ class Objective:
             at the model's values — the Hessian block, and the verdict, of that block.
         hold_data: None (default) holds the data when it fits half the memory budget and
             streams it otherwise; True always holds it, False always streams it.
+        per_sample_mean: the loss is a mean of per-sample terms (default True; checked on the
+            first batch's halves, see :mod:`saddlescope.loss_checks`). False for a loss that
+            couples a batch's samples (e.g. contrastive): no check, and batches are never
+            stacked.
         dtype: the floating-point dtype the analysis runs in; default: the model's. Use
             ``torch.float64`` for precise work (tolerances default by dtype).
         device: where the analysis runs; default: the model's.
@@ -101,24 +106,21 @@ class Objective:
         batch_weight: Callable[[Any], float] | None = None,
         param_filter: ParamFilter = None,
         hold_data: bool | None = None,
+        per_sample_mean: bool = True,
     ) -> None:
         if not isinstance(model, nn.Module):
             raise InvalidInputError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-        if loss_fn is not None and not callable(loss_fn):
-            raise InvalidInputError(
-                "loss_fn must be callable (loss_fn(outputs, targets)), or None for the model's own"
-            )
-        if batch_weight is not None and not callable(batch_weight):
-            raise InvalidInputError("batch_weight must be callable as batch_weight(batch)")
-        self.norm_stats = cast(NormStats, check_choice("norm_stats", norm_stats, NORM_STATS))
-        self.memory_budget = int(check_positive("memory_budget", memory_budget))
+        checks.check_callable(
+            "loss_fn", loss_fn, "loss_fn(outputs, targets), or None for the model's own"
+        )
+        checks.check_callable("batch_weight", batch_weight, "batch_weight(batch)")
+        self.norm_stats = cast(NormStats, checks.check_choice("norm_stats", norm_stats, NORM_STATS))
+        self.memory_budget = int(checks.check_positive("memory_budget", memory_budget))
 
         self.layout = ParamLayout.of_trainable(model, param_filter)
         ref = next(p for n, p in model.named_parameters() if n == self.layout.names[0])
-        self.dtype = dtype if dtype is not None else ref.dtype
-        if not self.dtype.is_floating_point:
-            raise InvalidInputError(f"dtype must be a floating-point dtype, got {self.dtype}")
-        self.device = torch.device(device) if device is not None else ref.device
+        self.dtype = checks.check_dtype(dtype) or checks.check_dtype(ref.dtype) or ref.dtype
+        self.device = checks.check_device(device) or checks.check_device(ref.device) or ref.device
         self._module = own_copy(model, self.dtype, self.device, self.norm_stats)
         self.param_names = self.layout.names
         self.param_shapes = self.layout.shapes
@@ -137,10 +139,19 @@ class Objective:
         )
         self._graph_memo: tuple[int | None] | None = None  # see graph_bytes
         self._vmap_ok = True  # False once a vmap'd loss failed (see losses)
-        self._stacking = Stacking(self._batch_loss, enabled=self.norm_stats != "batch")
+        self._stacking = Stacking(
+            self._batch_loss, enabled=per_sample_mean and self.norm_stats != "batch"
+        )
         self.num_samples = self._data.num_samples
-        first = self._data.first()
-        check_scalar_loss(lambda: self._batch_loss(self._theta0, first), first, self.dtype, loss_fn)
+        check_loss(
+            lambda b: self._batch_loss(self._theta0, b),
+            lambda b: model_outputs(self._module, self.unflatten(self._theta0), b),
+            self._data.first(),
+            self.loss_fn,
+            dtype=self.dtype,
+            weight=batch_weight,
+            per_sample_mean=per_sample_mean and self.norm_stats != "batch",
+        )
 
     # ----------------------------------------------------------------------------- θ helpers
     @property
@@ -244,14 +255,7 @@ class Objective:
         Returns:
             The m losses, a 1-D tensor.
         """
-        thetas = torch.as_tensor(thetas)
-        if thetas.ndim != 2 or thetas.shape[1] != self.num_params:
-            raise InvalidInputError(
-                f"thetas must be an (m, {self.num_params}) block of parameter vectors, "
-                f"got shape {tuple(thetas.shape)}"
-            )
-        thetas = thetas.to(device=self.device, dtype=self.dtype)
-
+        thetas = self.layout.check_rows(thetas, self.dtype, self.device)
         with torch.no_grad():
             out = self._batched_losses(thetas, chunk_size)
         bad = torch.nonzero(~torch.isfinite(out)).flatten()
@@ -289,11 +293,7 @@ class Objective:
         return total_loss, total_grad
 
     def _gradient_batches(self, theta: Tensor) -> Iterable[Batch]:
-        """The batches of one gradient pass, stacked like :meth:`graph_batches` stacks them.
-
-        Only held data whose gradient graphs fit the budget is stacked (fewer, larger kernels);
-        other data goes batch by batch.
-        """
+        """One gradient pass's batches: stacked (:meth:`graph_batches`) if held and they fit."""
         data = self._data
         if not data.held or len(data) == 1:
             return data

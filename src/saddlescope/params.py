@@ -15,7 +15,7 @@ import copy
 import difflib
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -100,6 +100,25 @@ class ParamLayout:
         """
         chunks = torch.split(theta, list(self.numels))
         return {n: c.view(s) for n, c, s in zip(self.names, chunks, self.shapes)}
+
+    def check_rows(self, thetas: Any, dtype: torch.dtype, device: torch.device) -> Tensor:
+        """An (m, n) block of parameter vectors in ``dtype`` on ``device``, or a clear error.
+
+        Args:
+            thetas: one parameter vector per row.
+            dtype: the dtype to cast to.
+            device: the device to move to.
+        """
+        try:
+            block = torch.as_tensor(thetas)
+        except (TypeError, ValueError, RuntimeError) as err:
+            raise InvalidInputError(f"thetas must be an (m, n) block of numbers: {err}") from None
+        if block.ndim != 2 or block.shape[1] != self.num_params:
+            raise InvalidInputError(
+                f"thetas must be an (m, {self.num_params}) block of parameter vectors, "
+                f"got shape {tuple(block.shape)}"
+            )
+        return block.to(device=device, dtype=dtype)
 
     def check(
         self,
