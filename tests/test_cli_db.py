@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import sqlite3
 import sys
 
 import pytest
@@ -85,20 +86,28 @@ def test_landscape_db_unknown_run_is_a_clean_error(old_db, tmp_path):
 
 
 def test_database_and_config_text_is_printed_literally(tmp_path):
-    config = tmp_path / "odd.toml"
-    config.write_text(
-        'name = "[/bold] [red]odd"\nseeds = 1\n[data]\nn_samples = 16\nd_in = 2\n'
+    body = (
+        "seeds = 1\n[data]\nn_samples = 16\nd_in = 2\n"
         "teacher_hidden = 1\n[model]\nhidden = [[2]]\n[train]\nsteps = [0]\n"
         "[search]\nmax_steps = 20\n"
     )
-    db = tmp_path / "odd.db"
     runner = CliRunner()
+    for name in ("[/bold] [red]odd", "../../escaped", "/tmp/abs", "a\\u0000b"):
+        bad = tmp_path / "bad.toml"
+        bad.write_text(f'name = "{name}"\n' + body)
+        res = runner.invoke(cli, ["survey", str(bad), "--out", str(tmp_path / "out")])
+        assert res.exit_code != 0 and "plain file name" in str(res.exception), name
+    assert not (tmp_path / "escaped.db").exists() and not (tmp_path / "out").exists()
+    config = tmp_path / "odd.toml"
+    config.write_text('name = "odd"\n' + body)
+    db = tmp_path / "odd.db"
     res = runner.invoke(cli, ["survey", str(config), "--db", str(db), "--out", str(tmp_path)])
     assert res.exit_code == 0, res.output
-    assert "[/bold] [red]odd" in res.output
+    with sqlite3.connect(db) as con:  # a crafted database: markup and an ANSI escape in its text
+        con.execute("UPDATE studies SET name = ?", ("[/bold] [red]odd\x1b[2J",))
     res = runner.invoke(cli, ["survey", "show", str(db)])
     assert res.exit_code == 0, res.output
-    assert "studies: [/bold] [red]odd" in res.output
+    assert "studies: [/bold] [red]odd" in res.output and "\x1b[2J" not in res.output
 
 
 def test_main_prints_error_text_literally(tmp_path, monkeypatch, capsys):

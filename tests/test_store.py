@@ -259,3 +259,11 @@ def test_schema1_row_of_no_stored_study_is_a_clear_error(tmp_path, saddle_record
     with sqlite3.connect(db) as conn:  # the failed upgrade changed nothing
         assert conn.execute("PRAGMA user_version").fetchone()[0] == 0
         assert conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 1
+
+
+def test_csv_text_cells_cannot_run_as_formulas(tmp_path):
+    from saddlescope.survey.store import _cell
+
+    assert _cell("=HYPERLINK(1)") == "'=HYPERLINK(1)" and _cell("@SUM(A1)") == "'@SUM(A1)"
+    assert _cell("+1") == "'+1" and _cell("-cmd") == "'-cmd" and _cell("\tx") == "'\tx"
+    assert _cell("saddle") == "saddle" and _cell(-1.5) == -1.5 and _cell(None) is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -10,19 +11,34 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
-__all__ = ["console", "db_option", "fmt", "out_option", "safe", "vec"]
+__all__ = ["console", "db_option", "fmt", "out_option", "printable", "safe", "vec"]
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 #: Where the commands print (150 columns when not a terminal, so that logs keep whole tables).
 console = Console(width=150) if not Console().is_terminal else Console()
 
 
 def safe(value: object) -> str:
-    """``value`` as text that rich prints literally (no ``[markup]`` from files or configs).
+    """``value`` as text that rich prints literally: no ``[markup]``, no control characters.
+
+    Text from files (databases, configs, checkpoints) is data: markup is escaped, and control
+    characters other than newline and tab (an ANSI escape could clear the screen or retitle
+    the terminal) are shown as a backslash, x and two hex digits.
 
     Args:
-        value: anything; its ``str()`` is escaped.
+        value: anything; its ``str()`` is cleaned and escaped.
     """
-    return escape(str(value))
+    return escape(printable(str(value)))
+
+
+def printable(text: str) -> str:
+    """``text`` with every control character but newline and tab shown as its hex escape.
+
+    Args:
+        text: any text.
+    """
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def out_option(default: str, help: str = "Folder for figures and data.") -> Callable[..., Any]:

@@ -9,7 +9,7 @@ import click
 from rich.table import Table
 
 from saddlescope import plots
-from saddlescope.cli.common import console, fmt, out_option, safe
+from saddlescope.cli.common import console, fmt, out_option, printable, safe
 from saddlescope.errors import InvalidInputError
 from saddlescope.survey import (
     BACKENDS,
@@ -172,10 +172,8 @@ def survey_show(db: Path) -> None:
     with ResultStore(db, readonly=True) as store:
         records = store.records()
         studies = store.studies()
-    console.print(
-        f"{db}: {len(records)} runs; studies: " + ", ".join(f"{name} ({h})" for name, h in studies),
-        markup=False,
-    )
+    names = ", ".join(f"{name} ({h})" for name, h in studies)
+    console.print(printable(f"{db}: {len(records)} runs; studies: {names}"), markup=False)
     print_summary(records)
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 import tomllib
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -33,6 +34,9 @@ from saddlescope.survey.validate import (
     validate_train,
 )
 from saddlescope.tolerance import Tolerance, default_grad_tol, default_rtol
+
+_SAFE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,99}")
+MAX_SEEDS = 100_000  # seeds per width: the run list is built in memory before anything runs
 
 __all__ = [
     "DataConfig",
@@ -301,8 +305,17 @@ class StudyConfig:
     def validate(self) -> None:
         """Raise :class:`InvalidInputError` naming the first key that cannot work."""
         check_int("config key 'seeds'", self.seeds, 1)
-        if not isinstance(self.name, str) or not self.name:
-            raise InvalidInputError("config key 'name' must be a non-empty string")
+        if not isinstance(self.name, str) or not _SAFE_NAME.fullmatch(self.name):
+            raise InvalidInputError(
+                f"config key 'name' must be a plain file name of 1–100 letters, digits, '.', '_' "
+                f"or '-' (it names OUT/NAME.db, which must stay inside --out), got {self.name!r}"
+            )
+        check_int("config key 'seeds'", self.seeds, 1)
+        if self.seeds > MAX_SEEDS:
+            raise InvalidInputError(
+                f"config key 'seeds' = {self.seeds:,} is over {MAX_SEEDS:,}; a study that large "
+                "is not what this tool is for (split it into several configs)"
+            )
         validate_data(self.data)
         validate_model(self.model)
         validate_train(self.train)

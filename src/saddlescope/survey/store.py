@@ -236,7 +236,7 @@ class ResultStore:
                 for name in ARRAYS:
                     values = row[name]
                     row[name] = "" if values is None else " ".join(repr(x) for x in values.tolist())
-                writer.writerow([row[name] for name in NAMES])
+                writer.writerow([row[n] if n in ARRAYS else _cell(row[n]) for n in NAMES])
         return path
 
     def export_parquet(self, path: str | Path) -> Path:
@@ -271,3 +271,14 @@ class ResultStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _cell(value: Any) -> Any:
+    """A text cell a spreadsheet will not run as a formula (OWASP's advice).
+
+    Text starting with = + - @, a tab or a carriage return gets a leading '; numbers and the
+    space-separated number arrays stay as they are.
+    """
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
