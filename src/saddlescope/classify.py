@@ -15,6 +15,7 @@ the second-order test, the loss at its lower bound, probing.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -208,6 +209,10 @@ def classify(
             f"max_dense_seconds must be a number ≥ 0 (math.inf: dense whenever it fits), got "
             f"{max_dense_seconds!r}"
         )
+    if loss_lower_bound is not None and not _finite(loss_lower_bound):
+        raise InvalidInputError(
+            f"loss_lower_bound must be a finite number (or None), got {loss_lower_bound!r}"
+        )
     tolerance = Tolerance.resolve(obj.dtype, grad_tol=grad_tol, rtol=rtol, atol=atol)
     theta = obj.check_theta(theta)
     loss, g = obj.loss_and_grad(theta)
@@ -250,6 +255,13 @@ def classify(
         inertia_estimate=inertia,
         path=path,
     )
+
+
+def _finite(x: Any) -> bool:
+    try:
+        return not isinstance(x, bool) and math.isfinite(float(x))
+    except (TypeError, ValueError):
+        return False
 
 
 def _non_negative(x: Any) -> bool:

@@ -169,7 +169,11 @@ def gradient_flatness(
     gn = float(torch.linalg.vector_norm(g))
     if gn == 0:
         return 0.0, 0
-    maxiter = minres_maxiter or min(obj.num_params, _MINRES_MAXITER)
+    maxiter = (
+        min(obj.num_params, _MINRES_MAXITER)
+        if minres_maxiter is None
+        else check_int("minres_maxiter", minres_maxiter, 1)
+    )
     _, Hp, used = _minres(obj, theta, g, minres_rtol, maxiter)
     return float(torch.linalg.vector_norm(Hp + g)) / gn, used
 

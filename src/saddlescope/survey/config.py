@@ -36,6 +36,7 @@ from saddlescope.survey.validate import (
 from saddlescope.tolerance import Tolerance, default_grad_tol, default_rtol
 
 _SAFE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,99}")
+MAX_CONFIG_BYTES = 1024**2
 MAX_SEEDS = 100_000  # seeds per width: the run list is built in memory before anything runs
 
 __all__ = [
@@ -340,12 +341,22 @@ def load_config(path: str | Path) -> StudyConfig:
         path: the TOML file.
     """
     path = Path(path)
+    if not path.exists():
+        raise InvalidInputError(f"no config file at {path}")
+    if not path.is_file():  # a folder, a FIFO (reading it would wait for ever), a device
+        raise InvalidInputError(f"config {path} is not a regular file")
+    if path.stat().st_size > MAX_CONFIG_BYTES:
+        raise InvalidInputError(f"config {path} is over {MAX_CONFIG_BYTES:,} bytes: not a config")
     try:
-        raw = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise InvalidInputError(f"no config file at {path}") from None
+        raw = tomllib.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as err:
+        raise InvalidInputError(f"config {path} is not UTF-8 text ({err.reason})") from None
     except tomllib.TOMLDecodeError as err:
         raise InvalidInputError(f"{path} is not valid TOML: {err}") from None
+    if not raw:
+        raise InvalidInputError(
+            f"config {path} is empty; the default study runs with no config argument"
+        )
     return StudyConfig.from_dict(raw)
 
 

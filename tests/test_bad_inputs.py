@@ -1,0 +1,72 @@
+"""Bad inputs get a saddlescope error that names the problem (issue 13; more in test_errors,
+test_loss_checks, test_loading and test_cli_db)."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from saddlescope import InvalidInputError, classify, toy
+from saddlescope.search import gradient_flatness
+from saddlescope.survey.config import load_config
+
+F64 = torch.float64
+BODY = "seeds = 1\n[model]\nhidden = [[2]]\n"
+
+
+@pytest.mark.parametrize("bound", [math.nan, math.inf, -math.inf, "x", True])
+def test_loss_lower_bound_must_be_finite(bound):
+    obj = toy.worked_example_objective()
+    with pytest.raises(InvalidInputError, match="loss_lower_bound must be a finite number"):
+        classify(obj, torch.zeros(2, dtype=F64), loss_lower_bound=bound)
+
+
+@pytest.mark.parametrize("maxiter", [-1, 0, 2.5, True])
+def test_minres_maxiter_must_be_a_positive_integer(maxiter):
+    obj = toy.worked_example_objective()
+    with pytest.raises(InvalidInputError, match="minres_maxiter"):
+        gradient_flatness(obj, torch.tensor([0.5, 0.1], dtype=F64), minres_maxiter=maxiter)
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("empty", b""),
+        ("binary", b"\x00\xff\xfe config"),
+        ("latin1", 'name = "caf\xe9"\n'.encode("latin-1")),
+        ("name-escape", b'name = "../../x"\n' + BODY.encode()),
+        ("name-absolute", b'name = "/tmp/x"\n' + BODY.encode()),
+        ("name-nul", b'name = "a\\u0000b"\n' + BODY.encode()),
+        ("seeds-huge", b"seeds = 1000000000000\n[model]\nhidden = [[2]]\n"),
+    ],
+)
+def test_bad_config_files(tmp_path: Path, name, content):
+    path = tmp_path / f"{name}.toml"
+    path.write_bytes(content)
+    want = {
+        "empty": "is empty",
+        "binary": "not UTF-8|not valid TOML",
+        "latin1": "not UTF-8",
+        "seeds-huge": "seeds",
+    }.get(name, "plain file name")
+    with pytest.raises(InvalidInputError, match=want):
+        load_config(path)
+
+
+def test_config_paths_that_are_not_regular_files(tmp_path: Path):
+    with pytest.raises(InvalidInputError, match="not a regular file"):
+        load_config(tmp_path)
+    fifo = tmp_path / "fifo.toml"
+    os.mkfifo(fifo)
+    with pytest.raises(InvalidInputError, match="not a regular file"):  # would block for ever
+        load_config(fifo)
+    with pytest.raises(InvalidInputError, match="no config file"):
+        load_config(tmp_path / "missing.toml")
+    big = tmp_path / "big.toml"
+    big.write_bytes(b"#" * (1024**2 + 1))
+    with pytest.raises(InvalidInputError, match="not a config"):
+        load_config(big)
