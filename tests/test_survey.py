@@ -426,3 +426,22 @@ def test_summary_row_to_dict_and_str():
     assert "2 minima" in text and "3 saddles" in text and "1 degenerate" in text
     assert "1 gradient-flat" in text and "1 not critical" in text and "0.875" in text
     assert "—" in str(dataclasses.replace(row, median_ratio=None))
+
+
+def test_the_local_ray_cluster_is_private(monkeypatch):
+    ray = pytest.importorskip("ray")
+    from saddlescope.survey.executors import execute
+
+    seen = {}
+
+    def fake_init(**kwargs):
+        seen.update(kwargs)
+        raise RuntimeError("stop here")
+
+    monkeypatch.delenv("RAY_AUTH_MODE", raising=False)
+    monkeypatch.setattr(ray, "init", fake_init)
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    with pytest.raises(RuntimeError, match="stop here"):
+        list(execute([None], workers=1, backend="ray"))  # stopped before any run
+    assert seen["_node_ip_address"] == "127.0.0.1"  # loopback only
+    assert "RAY_AUTH_MODE" not in os.environ  # Ray's own authentication is not switched off

@@ -14,7 +14,6 @@ same study gives the same records on any executor with any number of workers.
 from __future__ import annotations
 
 import multiprocessing
-import os
 from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
@@ -88,13 +87,13 @@ def _ray(specs: Sequence[RunSpec], workers: int, address: str | None) -> Iterato
         ) from None
     started_here = not ray.is_initialized()
     if started_here:
-        os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-        if address is None:
+        if address is None:  # private: bound to loopback, Ray's own authentication left on
             ray.init(
                 num_cpus=workers,
                 include_dashboard=False,
                 log_to_driver=False,
                 configure_logging=False,
+                _node_ip_address="127.0.0.1",
             )
         else:
             ray.init(address=address, log_to_driver=False, configure_logging=False)
