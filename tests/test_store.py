@@ -267,3 +267,36 @@ def test_csv_text_cells_cannot_run_as_formulas(tmp_path):
     assert _cell("=HYPERLINK(1)") == "'=HYPERLINK(1)" and _cell("@SUM(A1)") == "'@SUM(A1)"
     assert _cell("+1") == "'+1" and _cell("-cmd") == "'-cmd" and _cell("\tx") == "'\tx"
     assert _cell("saddle") == "saddle" and _cell(-1.5) == -1.5 and _cell(None) is None
+
+
+def test_a_database_with_triggers_or_foreign_tables_is_refused(tmp_path, saddle_record):
+    import sqlite3
+
+    for extra in (
+        "CREATE TRIGGER t AFTER INSERT ON runs BEGIN UPDATE runs SET kind = 'minimum'; END",
+        "CREATE VIEW v AS SELECT run_id FROM runs",
+        "CREATE TABLE loot (x)",
+    ):
+        db = tmp_path / f"{abs(hash(extra))}.db"
+        with ResultStore(db) as store:
+            store.add(saddle_record)
+        with sqlite3.connect(db) as con:
+            con.execute(extra)
+        for readonly in (False, True):
+            with pytest.raises(InvalidInputError, match="did not create"):
+                ResultStore(db, readonly=readonly)
+
+
+def test_stored_arrays_are_inflated_with_a_cap_and_checked():
+    import zlib
+
+    from saddlescope.survey.columns import MAX_ARRAY_BYTES, pack, unpack
+
+    assert np.array_equal(unpack(pack(np.arange(5.0))), np.arange(5.0))
+    bomb = zlib.compress(b"\0" * (MAX_ARRAY_BYTES + 8), 9)  # ~65 KB that inflate to 64 MiB+
+    with pytest.raises(InvalidInputError, match="inflates past"):
+        unpack(bomb)
+    with pytest.raises(InvalidInputError, match="corrupted"):
+        unpack(b"not zlib at all")
+    with pytest.raises(InvalidInputError, match="whole float64"):
+        unpack(zlib.compress(b"\0" * 7))

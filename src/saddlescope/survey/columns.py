@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from saddlescope.errors import InvalidInputError
 from saddlescope.survey.config import RunSpec
 from saddlescope.survey.record import SurveyRecord
 from saddlescope.tolerance import Inertia, Tolerance
@@ -92,6 +93,8 @@ PLAIN = (  # the columns stored as they are in the record
     "seconds_spectrum",
 )
 
+MAX_ARRAY_BYTES = 64 * 1024**2  # a stored array inflates to at most this (8M float64)
+
 
 def flat_row(record: SurveyRecord) -> dict[str, Any]:
     """The record as {column: value}: arrays as numpy arrays, spec and versions as JSON text.
@@ -159,9 +162,25 @@ def pack(values: np.ndarray | None) -> bytes | None:
 
 
 def unpack(blob: bytes) -> np.ndarray:
-    """Inverse of :func:`pack`.
+    """Inverse of :func:`pack`, for untrusted bytes: size-capped, and a clear error if corrupt.
+
+    At most :data:`MAX_ARRAY_BYTES` are inflated (a small crafted blob could inflate to
+    gigabytes), and the result must be whole float64 numbers.
 
     Args:
         blob: the stored bytes.
     """
-    return np.frombuffer(zlib.decompress(blob), dtype="<f8").astype(np.float64)
+    if not isinstance(blob, bytes):
+        raise InvalidInputError(f"a stored array is {type(blob).__name__}, not bytes: corrupted")
+    inflate = zlib.decompressobj()
+    try:
+        raw = inflate.decompress(blob, MAX_ARRAY_BYTES)
+    except zlib.error as err:
+        raise InvalidInputError(f"a stored array is corrupted ({err})") from None
+    if inflate.unconsumed_tail or not inflate.eof:
+        raise InvalidInputError(
+            f"a stored array inflates past {MAX_ARRAY_BYTES:,} bytes, or is cut short: refused"
+        )
+    if len(raw) % 8:
+        raise InvalidInputError("a stored array is not whole float64 numbers: corrupted")
+    return np.frombuffer(raw, dtype="<f8").astype(np.float64)

@@ -26,6 +26,7 @@ from saddlescope.survey.record import SurveyRecord
 __all__ = ["ResultStore"]
 
 _APPLICATION_ID = 0x53414444  # "SADD": marks files this store wrote
+_TABLES = {"runs", "studies", "runs_schema1"}  # every table this store creates
 _ORDER = ("num_params", "train_steps", "seed", "run_id")
 _CREATE_RUNS = "CREATE TABLE IF NOT EXISTS runs ({})".format(
     ", ".join(f'"{name}" {sql}' for name, sql in COLUMNS)
@@ -75,6 +76,7 @@ class ResultStore:
             version = self._conn.execute("PRAGMA user_version").fetchone()[0]
         except sqlite3.DatabaseError:
             raise InvalidInputError(f"{self.path} is not an SQLite database") from None
+        self._refuse_foreign_objects()
         if tables and app_id != _APPLICATION_ID:
             raise InvalidInputError(
                 f"{self.path} is an SQLite database of something else (tables: "
@@ -95,6 +97,22 @@ class ResultStore:
             f"{self.path} holds results in another layout (schema {version}, not written by "
             "this version of saddlescope); use a new database file"
         )
+
+    def _refuse_foreign_objects(self) -> None:
+        """Triggers, views and tables saddlescope did not create: refused, never run.
+
+        A trigger in a crafted file would rewrite every record this store adds.
+        """
+        foreign = [
+            f"{kind} {name!r}"
+            for kind, name in self._conn.execute("SELECT type, name FROM sqlite_master")
+            if kind in ("trigger", "view") or (kind == "table" and name not in _TABLES)
+        ]
+        if foreign:
+            raise InvalidInputError(
+                f"{self.path} holds {', '.join(foreign[:5])}, which saddlescope did not create "
+                "(a trigger could rewrite the results stored); use a new database file"
+            )
 
     def _create(self) -> None:
         self._conn.execute("PRAGMA journal_mode=WAL")
