@@ -76,13 +76,13 @@ class ResultStore:
             version = self._conn.execute("PRAGMA user_version").fetchone()[0]
         except sqlite3.DatabaseError:
             raise InvalidInputError(f"{self.path} is not an SQLite database") from None
-        self._refuse_foreign_objects()
         if tables and app_id != _APPLICATION_ID:
             raise InvalidInputError(
                 f"{self.path} is an SQLite database of something else (tables: "
                 f"{', '.join(sorted(tables))}); saddlescope will not write into it — pass a new "
                 "file or one written by saddlescope"
             )
+        self._refuse_foreign_objects()
         if version > SCHEMA_VERSION:
             raise InvalidInputError(
                 f"{self.path} was written by a newer saddlescope (schema {version}; this one "
