@@ -70,6 +70,7 @@ from saddlescope.operators import (
     Operator,
     as_operator,
 )
+from saddlescope.report import render_report, write_report
 from saddlescope.saddle_escape import EscapeEvent, SaddleEscape
 from saddlescope.search import (
     CriticalPointSearch,
@@ -140,6 +141,7 @@ __all__ = [
     "plane",
     "predicted_inertia",
     "random_direction",
+    "render_report",
     "restrict",
     "slice_1d",
     "slice_2d",
@@ -148,4 +150,5 @@ __all__ = [
     "split_neuron",
     "split_objective",
     "toy",
+    "write_report",
 ]

@@ -1,8 +1,8 @@
 """The ``saddlescope`` command: thin commands that parse options, call the library and print.
 
-One module per command (``analyze``, ``demo``, ``survey``, ``escape``, ``landscape``,
-``lift``); what they share is in :mod:`saddlescope.cli.common`. :func:`main` is the console
-script's entry point.
+One module per command (``analyze``, ``report``, ``demo``, ``survey``, ``escape``,
+``landscape``, ``lift``); what they share is in :mod:`saddlescope.cli.common`. :func:`main` is
+the console script's entry point.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from saddlescope.cli.demo import demo
 from saddlescope.cli.escape import escape
 from saddlescope.cli.landscape import landscape
 from saddlescope.cli.lift import lift
+from saddlescope.cli.report import report
 from saddlescope.cli.survey import survey
 from saddlescope.errors import SaddlescopeError
 
@@ -30,7 +31,7 @@ def cli() -> None:
     """Critical-point analysis of neural-network training: minimum or saddle, and the way out."""
 
 
-for _command in (analyze_command, demo, survey, escape, landscape, lift):
+for _command in (analyze_command, report, demo, survey, escape, landscape, lift):
     cli.add_command(_command)
 
 
