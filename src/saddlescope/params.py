@@ -34,6 +34,7 @@ __all__ = [
     "ParamLayout",
     "composed_weight_norm",
     "own_copy",
+    "refresh_copy",
 ]
 
 ParamFilter = (
@@ -258,6 +259,31 @@ def own_copy(
                 m.track_running_stats = False
                 m.running_mean = m.running_var = m.num_batches_tracked = None
     return module
+
+
+def refresh_copy(module: nn.Module, model: nn.Module) -> None:
+    """Give our copy (from :func:`own_copy`) the model's current parameter and buffer values.
+
+    Every parameter and buffer the copy holds takes the model's value of the same name, cast to
+    the copy's dtype and device; the model is only read. Buffers the copy dropped (BatchNorm's
+    running statistics with ``norm_stats="batch"``) stay dropped.
+
+    Args:
+        module: our copy.
+        model: the module it was copied from, or one with the same names and shapes.
+    """
+    theirs = dict(model.named_parameters()) | dict(model.named_buffers())
+    ours = dict(module.named_parameters()) | dict(module.named_buffers())
+    for name, t in ours.items():
+        src = theirs.get(name)
+        if src is None or src.shape != t.shape:
+            raise InvalidInputError(
+                f"the model has no {name!r} of shape {tuple(t.shape)}; pass the model this "
+                "objective was made from (or one with the same parameter names and shapes)"
+            )
+    with torch.no_grad():
+        for name, t in ours.items():
+            t.copy_(theirs[name])
 
 
 def _computed_tensors(model: nn.Module) -> dict[int, Tensor]:
