@@ -7,8 +7,8 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from conftest import deepcopy
-from saddlescope import Objective, hessian_spectrum
+from conftest import assert_unchanged, deepcopy, snapshot
+from saddlescope import InvalidInputError, Objective, hessian_spectrum
 from saddlescope.hessian import HessianOperator, columns_per_block
 
 F64 = torch.float64
@@ -296,3 +296,46 @@ def test_dense_hessian_leaves_room_for_itself_when_caching_graphs(model_case):
     op = HessianOperator(obj, obj.theta0, budget=budget - obj.dense_hessian_bytes())
     assert op.cached_batches == 2  # what hessian() keeps beside H
     assert torch.allclose(obj.hessian(obj.theta0), probe.hessian(probe.theta0), rtol=1e-12)
+
+
+# ----------------------------------------------------------------------- refresh: follow a model
+def test_refresh_takes_the_models_current_values_and_leaves_it_alone(cnn):
+    model, loss_fn, data = cnn
+    model.conv.bias.requires_grad_(False)  # a frozen parameter: outside θ, must follow too
+    obj = Objective(model, loss_fn, data, dtype=F64, norm_stats="running")
+    with torch.no_grad():  # training moves parameters, frozen ones and running statistics
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+        model.bn.running_mean.add_(0.3)
+        model.bn.running_var.mul_(1.5)
+    before = snapshot(model)
+    theta = obj.refresh(model)
+    assert_unchanged(model, before)
+    fresh = Objective(model, loss_fn, data, dtype=F64, norm_stats="running")
+    assert torch.equal(theta, fresh.theta0) and torch.equal(obj.theta0, theta)
+    assert obj.loss(theta) == fresh.loss(theta)  # frozen bias and buffers followed
+    assert torch.equal(obj.grad(theta), fresh.grad(theta))
+    stale = Objective(deepcopy(model), loss_fn, data, dtype=F64, norm_stats="running")
+    with torch.no_grad():
+        stale.module.bn.running_mean.sub_(0.3)
+    assert stale.loss(theta) != obj.loss(theta)  # the buffers matter: the test can fail
+
+
+def test_refresh_with_new_data_and_a_param_filter(tanh_mlp):
+    model, loss_fn, (x, y) = tanh_mlp
+    obj = Objective(model, loss_fn, (x, y), dtype=F64, param_filter=["0.weight"])
+    with torch.no_grad():
+        model[2].weight.mul_(2.0)  # outside θ: fixed in the objective, but the model moved
+    new = [(x[:7], y[:7]), (x[7:15], y[7:15])]
+    theta = obj.refresh(model, new)
+    fresh = Objective(model, loss_fn, new, dtype=F64, param_filter=["0.weight"])
+    assert obj.num_samples == 15 and obj.num_batches == 2
+    assert obj.loss(theta) == fresh.loss(theta)
+    assert torch.allclose(obj.hessian(theta), fresh.hessian(theta), rtol=0, atol=1e-14)
+
+
+def test_refresh_refuses_another_model(tanh_mlp):
+    model, loss_fn, data = tanh_mlp
+    obj = Objective(model, loss_fn, data)
+    with pytest.raises(InvalidInputError, match=r"no '0.weight' of shape \(6, 4\)"):
+        obj.refresh(torch.nn.Sequential(torch.nn.Linear(3, 6)))

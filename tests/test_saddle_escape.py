@@ -8,6 +8,7 @@ import warnings
 import pytest
 import torch
 from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
 
 from conftest import assert_unchanged, classification_data, make_mlp, snapshot
 from saddlescope import EscapeEvent, InvalidInputError, SaddleEscape, toy
@@ -235,3 +236,234 @@ def test_escape_events_print_and_serialise():
     event = opt.events[0]
     assert isinstance(event, EscapeEvent) and event.to_dict()["action"] == "escaped"
     assert "escaped (λ = -2)" in str(event) and event.loss_after < event.loss_before
+
+
+# ------------------------------------------------------- the objective's options: BatchNorm
+def _train_mode_loss(model, loss_fn, x, y):
+    """The loss training minimises: the model in train mode (batch statistics), in plain torch."""
+    m = copy.deepcopy(model).train()
+    with torch.no_grad():
+        return loss_fn(m(x), y).item()
+
+
+def _bn_problem(seed=0):
+    model = make_mlp([3, 6, 3], "tanh", batchnorm=True, seed=seed).double()
+    x, y = classification_data(32, 3, 3, seed=seed)
+    return model, nn.CrossEntropyLoss(), ((3 * x + 2).double(), y)  # batch stats ≠ running
+
+
+def _check_now(model, loss_fn, data, **kw):
+    """A SaddleEscape whose first step checks the curvature (SGD lr 0: only the escape moves)."""
+    base = torch.optim.SGD(model.parameters(), lr=0.0)
+    return SaddleEscape(
+        base, model, loss_fn, data, window=1, stall_grad_norm=1e3, loss_tol=1e3, **kw
+    )
+
+
+def _closure(opt, model, loss_fn, x, y):
+    def closure():
+        opt.zero_grad()
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        return loss
+
+    return closure
+
+
+def test_with_batchnorm_the_default_escape_lowers_the_training_loss():
+    for seed in (0, 1):
+        model, loss_fn, (x, y) = _bn_problem(seed)
+        opt = _check_now(model, loss_fn, (x, y))  # norm_stats="batch", the default
+        before = _train_mode_loss(model, loss_fn, x, y)
+        opt.step(_closure(opt, model, loss_fn, x, y))
+        event = opt.events[0]
+        assert event.action == "escaped" and event.curvature < 0
+        assert event.loss_before == pytest.approx(before, rel=1e-12)  # it is the training loss
+        after = _train_mode_loss(model, loss_fn, x, y)
+        assert after == pytest.approx(event.loss_after, rel=1e-12) and after < before
+        assert model.training  # still in train mode
+
+
+def test_with_running_statistics_an_escape_can_raise_the_training_loss():
+    # The contrast that makes "batch" the default: the eval-mode objective's way down (which
+    # it does lower) raised the training loss here, as reported in issue 12.
+    model, loss_fn, (x, y) = _bn_problem(0)
+    opt = _check_now(model, loss_fn, (x, y), norm_stats="running")
+    before = _train_mode_loss(model, loss_fn, x, y)
+    opt.step(_closure(opt, model, loss_fn, x, y))
+    event = opt.events[0]
+    assert event.action == "escaped" and event.loss_after < event.loss_before
+    assert event.loss_before != pytest.approx(before, rel=1e-3)  # not the training loss
+    assert _train_mode_loss(model, loss_fn, x, y) > before
+
+
+def test_running_statistics_are_the_current_models():
+    model, loss_fn, (x, y) = _bn_problem(1)
+    opt = _check_now(model, loss_fn, (x, y), norm_stats="running")
+
+    def eval_loss():
+        with torch.no_grad():
+            return loss_fn(copy.deepcopy(model).eval()(x), y).item()
+
+    at_start = eval_loss()
+    with torch.no_grad():
+        for _ in range(5):  # the user's training forwards move the running statistics
+            model(x)
+    now = eval_loss()
+    assert now != pytest.approx(at_start, rel=1e-3)
+    opt.zero_grad()
+    loss_fn(model.eval()(x), y).backward()
+    model.train()
+    opt.step()
+    assert opt.events[0].loss_before == pytest.approx(now, rel=1e-12)
+
+
+def test_an_escape_changes_only_theta_and_reuses_one_objective():
+    model, loss_fn, (x, y) = _bn_problem(0)
+    model[0].bias.requires_grad_(False)  # frozen: not in θ, must stay
+    model.register_forward_hook(lambda m, i, o: None)
+    opt = _check_now(model, loss_fn, (x, y), param_filter=[model[0], model[3]])
+    obj = opt.objective
+    theta_names = {"0.weight", "3.weight", "3.bias"}
+    assert set(obj.param_names) == theta_names
+    opt.zero_grad()
+    loss_fn(model(x), y).backward()
+    model[1].eval()  # a submodule's mode must stay as the user left it
+    hooks = (dict(model._forward_hooks), dict(model._forward_pre_hooks))
+    before = snapshot(model)
+    for _ in range(3):
+        opt.step()  # no closure: SGD(lr=0) moves nothing, the escape only θ
+    assert opt.events[0].action == "escaped" and len(opt.events) == 3
+    assert opt.objective is obj  # one objective for every check
+    moved = {
+        k for k, v in snapshot(model)["state"].items() if not torch.equal(v, before["state"][k])
+    }
+    assert moved and moved <= theta_names
+    for k in theta_names:  # put θ back: then nothing else may differ
+        model.get_parameter(k).data.copy_(before["state"][k])
+    assert_unchanged(model, before)
+    assert (dict(model._forward_hooks), dict(model._forward_pre_hooks)) == hooks
+
+
+def test_dtype_runs_the_check_in_float64_and_writes_back_in_float32():
+    model, loss_fn, (x, y) = deep_linear()
+    model, data = model.float(), (x.float(), y.float())
+    opt = _check_now(model, loss_fn, data, dtype=F64)
+    opt.step(_closure(opt, model, loss_fn, *data))
+    assert opt.objective.dtype == F64 and opt.events[0].action == "escaped"
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    after = loss_fn(model(data[0]), data[1]).item()
+    assert after == pytest.approx(opt.events[0].loss_after, rel=1e-5)
+
+
+# ------------------------------------------------------------------------------------ the data
+def _worked_batches():
+    x = torch.ones(4, 1, dtype=F64)
+    return [(x[:2], torch.ones(2, 1, dtype=F64)), (x[2:], torch.ones(2, 1, dtype=F64))]
+
+
+def test_generator_data_is_held_once_and_serves_every_check():
+    model, loss_fn, _ = toy.worked_example(1e-3, 0.0)
+    model, batches = model.double(), _worked_batches()
+    opt = _check_now(model, loss_fn, (b for b in batches))
+    x, y = torch.cat([b[0] for b in batches]), torch.cat([b[1] for b in batches])
+    for _ in range(3):  # three checks, each on the data read once at construction
+        expected = loss_fn(model(x), y).item()
+        opt.step(_closure(opt, model, loss_fn, x, y))
+        assert opt.events[-1].loss_before == pytest.approx(expected, rel=1e-12)
+    assert len(opt.events) == 3 and opt.events[0].action == "escaped"
+    assert opt.objective.num_samples == 4
+
+
+def test_dataloader_and_dict_batches():
+    model, loss_fn, (x, y) = deep_linear()
+    loader = DataLoader(TensorDataset(x, y), batch_size=16)
+    opt = _check_now(model, loss_fn, loader)
+    opt.step(_closure(opt, model, loss_fn, x, y))
+    assert opt.events[0].action == "escaped" and opt.objective.num_batches == 4
+
+    class DictModel(nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x, y=None):
+            return self.inner(x)
+
+    model, loss_fn, (x, y) = deep_linear()
+    wrapped = DictModel(model)
+    dicts = [{"x": x[:32], "y": y[:32]}, {"x": x[32:], "y": y[32:]}]
+    opt = _check_now(wrapped, lambda out, b: loss_fn(out, b["y"]), dicts)
+    expected = loss_fn(model(x), y).item()
+    opt.step(_closure(opt, wrapped, loss_fn, x, y))
+    assert opt.events[0].action == "escaped"
+    assert opt.events[0].loss_before == pytest.approx(expected, rel=1e-12)
+
+
+def test_changed_data_reaches_the_objective_and_unchanged_data_is_not_reread():
+    model, loss_fn, (x, y) = deep_linear()
+    batches = [(x[:32], y[:32]), (x[32:], y[32:])]
+    opt = _check_now(model, loss_fn, batches)
+    held = opt.objective.data
+    opt.step(_closure(opt, model, loss_fn, x, y))
+    assert opt.objective.data is held  # the same data: nothing loaded again
+    batches[1] = (x[32:], 2 * y[32:])  # the user's data changes
+    expected = loss_fn(model(x), torch.cat([y[:32], 2 * y[32:]])).item()
+    opt.step(_closure(opt, model, loss_fn, x, y))
+    assert opt.objective.data is not held
+    assert opt.events[1].loss_before == pytest.approx(expected, rel=1e-12)
+
+
+# --------------------------------------------------------------- the stall test, closure or not
+def _steps_without_closure(model, loss_fn, data, opt, steps):
+    for _ in range(steps):
+        opt.zero_grad()
+        loss_fn(model(data[0]), data[1]).backward()
+        opt.step()
+
+
+def test_without_a_closure_training_that_is_not_stalled_is_left_alone():
+    model_a, loss_fn, data = _mlp_problem()
+    model_b = copy.deepcopy(model_a)
+    plain = torch.optim.Adam(model_a.parameters(), lr=0.01)
+    wrapped = _wrapped_adam(model_b, loss_fn, data)
+    evaluations = []
+    real_loss = wrapped.objective.loss
+    wrapped.objective.loss = lambda theta: evaluations.append(1) or real_loss(theta)
+    _steps_without_closure(model_a, loss_fn, data, plain, 40)
+    _steps_without_closure(model_b, loss_fn, data, wrapped, 40)
+    assert wrapped.events == [] and evaluations == []  # ‖g‖ large: not even L(θ) is computed
+    for pa, pb in zip(model_a.parameters(), model_b.parameters()):
+        assert torch.equal(pa, pb)
+
+
+@pytest.mark.parametrize("closure", [True, False])
+def test_a_check_needs_a_flat_window_with_or_without_a_closure(closure):
+    def run(loss_tol, steps=12):
+        model, loss_fn, (x, y) = toy.worked_example(1e-5, 1e-5)  # ‖g‖ ≈ 3e-5: small throughout
+        model, data = model.double(), (x.double(), y.double())
+        opt = SaddleEscape(
+            torch.optim.SGD(model.parameters(), lr=0.05), model, loss_fn, data,
+            window=5, loss_tol=loss_tol,
+        )  # fmt: skip
+        for _ in range(steps):
+            if closure:
+                opt.step(_closure(opt, model, loss_fn, *data))
+            else:
+                _steps_without_closure(model, loss_fn, data, opt, 1)
+        return [e.step for e in opt.events]
+
+    assert run(1e-4) == [5]  # the window fills at step 5, not at step 1; then it starts again
+    assert run(0.0) == []  # the loss keeps changing (by ~1e-11 a step): not flat, no check
+
+
+def test_without_a_closure_a_large_gradient_empties_the_window():
+    model, loss_fn, data = toy.worked_example(0.0, 0.0)  # the saddle itself: L = 1, g = 0
+    opt = SaddleEscape(torch.optim.SGD(model.parameters(), lr=0.0), model, loss_fn, data, window=3)
+    for step in range(1, 8):
+        for p in model.parameters():
+            p.grad = torch.full_like(p, 1.0 if step == 3 else 0.0)
+        opt.step()
+        if opt.events:
+            break
+    assert [e.step for e in opt.events] == [6]  # steps 4, 5, 6 make the window, not 1, 2, 4

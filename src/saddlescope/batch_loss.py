@@ -15,14 +15,23 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 
 from saddlescope.batches import Batch
 from saddlescope.errors import InvalidInputError
-from saddlescope.kernels import curvature_kernels
+from saddlescope.kernels import curvature_kernels, missing_derivative
 
-__all__ = ["LossFn", "batch_loss", "describe_batch", "model_loss", "model_outputs"]
+__all__ = [
+    "LossFn",
+    "batch_loss",
+    "describe_batch",
+    "flat_leaf",
+    "loss_and_grad_at",
+    "model_loss",
+    "model_outputs",
+]
 
 LossFn = Callable[..., Tensor]
 
@@ -48,6 +57,44 @@ def batch_loss(
         if batch.kind == "tuple":
             return loss_fn(functional_call(module, params, tuple(data[:-1])), data)
         return loss_fn(functional_call(module, params, (), dict(data)), data)
+
+
+def flat_leaf(theta: Tensor) -> Tensor:
+    """A copy of θ that requires grad: the flat leaf of a gradient graph.
+
+    Never an inference tensor, even when made inside ``torch.inference_mode``.
+
+    Args:
+        theta: the parameters, a flat vector.
+    """
+    with torch.inference_mode(False):
+        return theta.detach().clone().requires_grad_(True)
+
+
+def loss_and_grad_at(
+    loss_at: Callable[[Tensor], Tensor], leaf: Tensor, *, create_graph: bool = False
+) -> tuple[Tensor, Tensor]:
+    """(ℓ, ∇ℓ) at a :func:`flat_leaf` by plain autograd (under ``no_grad`` too).
+
+    Also under ``inference_mode``; parameters the loss does not use get 0, and an op without a
+    second derivative is named (:func:`~saddlescope.kernels.missing_derivative`).
+
+    Args:
+        loss_at: the loss as a function of the flat parameters (e.g. one batch's).
+        leaf: where, a :func:`flat_leaf`.
+        create_graph: keep the gradient's graph, for Hessian-vector products.
+    """
+    with torch.inference_mode(False), torch.enable_grad():
+        loss = loss_at(leaf)
+        if not loss.requires_grad:  # no path from θ to the loss at all
+            return loss, torch.zeros_like(leaf, requires_grad=False)
+        try:
+            (g,) = torch.autograd.grad(
+                loss, leaf, create_graph=create_graph, allow_unused=True, materialize_grads=True
+            )
+        except RuntimeError as err:
+            raise missing_derivative(err) or err from err
+    return loss, g
 
 
 def model_outputs(module: nn.Module, params: dict[str, Tensor], batch: Batch) -> Any:

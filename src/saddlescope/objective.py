@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import sys
 from collections.abc import Callable, Iterable, Sequence
+from functools import partial
 from typing import Any, cast
 
 import numpy as np
@@ -26,15 +27,22 @@ from torch import Tensor, nn
 from torch.func import vmap
 
 from saddlescope import checks
-from saddlescope.batch_loss import LossFn, batch_loss, model_outputs
+from saddlescope.batch_loss import LossFn, batch_loss, flat_leaf, loss_and_grad_at, model_outputs
 from saddlescope.batches import Batch, Data, HeldData, load_data
 from saddlescope.errors import InvalidInputError
 from saddlescope.hessian import HessianOperator, check_dense_fits, dense_hessian, graph_size
-from saddlescope.kernels import missing_derivative
 from saddlescope.loss_checks import check_loss
 from saddlescope.merging import Stacking
 from saddlescope.operators import DEFAULT_MEMORY_BUDGET, HessianLinearOperator
-from saddlescope.params import NORM_STATS, NormStats, ParamFilter, ParamLayout, own_copy
+from saddlescope.params import (
+    NORM_STATS,
+    NormStats,
+    ParamFilter,
+    ParamLayout,
+    batch_coupled,
+    own_copy,
+    refresh_copy,
+)
 
 __all__ = ["Batch", "Objective"]
 
@@ -130,28 +138,50 @@ class Objective:
             loss_fn = copy.deepcopy(loss_fn).to(device=self.device, dtype=self.dtype)
             loss_fn.requires_grad_(False)  # its own parameters are constants here
         self.loss_fn = loss_fn
-        self._data = load_data(
-            data,
-            self.dtype,
-            self.device,
-            batch_weight=batch_weight,
-            hold_bytes={None: self.memory_budget // 2, True: sys.maxsize, False: -1}[hold_data],
-        )
-        self._graph_memo: tuple[int | None] | None = None  # see graph_bytes
+        hold = {None: self.memory_budget // 2, True: sys.maxsize, False: -1}[hold_data]
+        self._load = partial(load_data, batch_weight=batch_weight, hold_bytes=hold)
         self._vmap_ok = True  # False once a vmap'd loss failed (see losses)
-        self._stacking = Stacking(
-            self._batch_loss, enabled=per_sample_mean and self.norm_stats != "batch"
-        )
+        # a per-sample mean can be checked, and batches stacked, unless batch statistics couple
+        # the samples of a batch
+        self._per_sample_mean = per_sample_mean and not batch_coupled(self._module)
+        self._batch_weight = batch_weight
+        self._set_data(data)
+
+    def _set_data(self, data: Any) -> None:
+        self._data = self._load(data, self.dtype, self.device)
+        self._graph_memo: tuple[int | None] | None = None  # see graph_bytes
+        self._stacking = Stacking(self._batch_loss, enabled=self._per_sample_mean)
         self.num_samples = self._data.num_samples
+        theta = self._theta0
         check_loss(
-            lambda b: self._batch_loss(self._theta0, b),
-            lambda b: model_outputs(self._module, self.unflatten(self._theta0), b),
+            lambda b: self._batch_loss(theta, b),
+            lambda b: model_outputs(self._module, self.unflatten(theta), b),
             self._data.first(),
             self.loss_fn,
             dtype=self.dtype,
-            weight=batch_weight,
-            per_sample_mean=per_sample_mean and self.norm_stats != "batch",
+            weight=self._batch_weight,
+            per_sample_mean=self._per_sample_mean,
         )
+
+    def refresh(self, model: nn.Module, data: Any = None) -> Tensor:
+        """Follow a model in training: our copy takes its current values (and new data); θ now.
+
+        Every parameter (those outside θ too) and buffer (BatchNorm's running statistics) of our
+        copy takes the model's current value, the model only read: an objective follows a model
+        being trained without copying it again. Operators made before are stale.
+
+        Args:
+            model: the module this objective was made from, or one with its names and shapes.
+            data: new data, read with this objective's options (None: keep the data).
+
+        Returns:
+            θ, the model's trainable parameters now (:attr:`theta0` becomes it).
+        """
+        refresh_copy(self._module, model)
+        self._theta0 = self.layout.flatten(dict(self._module.named_parameters()))
+        if data is not None:
+            self._set_data(data)
+        return self.theta0
 
     # ----------------------------------------------------------------------------- θ helpers
     @property
@@ -231,7 +261,7 @@ class Objective:
         theta = self.check_theta(theta)
         with torch.no_grad():
             total = self._mean_loss(theta)
-        self._require_finite_loss(total, theta)
+        self.layout.require_finite_loss(total, theta)
         return total
 
     def _mean_loss(self, theta: Tensor) -> Tensor:
@@ -260,7 +290,7 @@ class Objective:
             out = self._batched_losses(thetas, chunk_size)
         bad = torch.nonzero(~torch.isfinite(out)).flatten()
         if bad.numel():
-            self._require_finite_loss(out[bad[0]], thetas[bad[0]])
+            self.layout.require_finite_loss(out[bad[0]], thetas[bad[0]])
         return out
 
     def _batched_losses(self, thetas: Tensor, chunk_size: int) -> Tensor:
@@ -281,14 +311,14 @@ class Objective:
             theta: the parameters, a flat vector like :attr:`theta0`.
         """
         theta = self.check_theta(theta)
-        leaf = _leaf(theta)
+        leaf = flat_leaf(theta)
         total_loss = torch.zeros((), dtype=self.dtype, device=self.device)
         total_grad = torch.zeros_like(theta)
         for b in self._gradient_batches(theta):
-            value, g = self._batch_grad(leaf, b, create_graph=False)
+            value, g = loss_and_grad_at(partial(self._batch_loss, batch=b), leaf)
             total_grad.add_(g, alpha=b.weight)
             total_loss = total_loss + b.weight * value.detach()
-        self._require_finite_loss(total_loss, theta)
+        self.layout.require_finite_loss(total_loss, theta)
         self.require_finite(total_grad, "gradient", theta)
         return total_loss, total_grad
 
@@ -379,29 +409,9 @@ class Objective:
         return self._stacking.stack(theta, batches, graphs, self.memory_budget)
 
     def _build_graph(self, theta: Tensor, batch: Batch) -> tuple[Tensor, Tensor]:
-        leaf = _leaf(theta)
-        _, g = self._batch_grad(leaf, batch, create_graph=True)
+        leaf = flat_leaf(theta)
+        _, g = loss_and_grad_at(partial(self._batch_loss, batch=batch), leaf, create_graph=True)
         return leaf, g
-
-    def _batch_grad(
-        self, leaf: Tensor, batch: Batch, *, create_graph: bool
-    ) -> tuple[Tensor, Tensor]:
-        """(ℓ_b, ∇ℓ_b) at a :func:`_leaf` by plain autograd (under ``no_grad`` too).
-
-        Also under ``inference_mode``; parameters the loss does not use get 0. ``create_graph``
-        keeps the gradient's graph, for Hessian-vector products.
-        """
-        with torch.inference_mode(False), torch.enable_grad():
-            loss = self._batch_loss(leaf, batch)
-            if not loss.requires_grad:  # no path from θ to the loss at all
-                return loss, torch.zeros_like(leaf, requires_grad=False)
-            try:
-                (g,) = torch.autograd.grad(
-                    loss, leaf, create_graph=create_graph, allow_unused=True, materialize_grads=True
-                )
-            except RuntimeError as err:
-                raise missing_derivative(err) or err from err
-        return loss, g
 
     def linear_operator(self, theta: Tensor) -> HessianLinearOperator:
         """H(θ) as a ``scipy.sparse.linalg.LinearOperator`` that counts its products.
@@ -429,9 +439,6 @@ class Objective:
         return dense_hessian(self, theta)
 
     # ----------------------------------------------------------------------------- checks
-    def _require_finite_loss(self, value: Tensor, theta: Tensor) -> None:
-        self.layout.require_finite_loss(value, theta)
-
     def require_finite(self, vec: Tensor, what: str, theta: Tensor) -> None:
         """Raise :class:`NonFiniteError` naming the first parameter where ``vec`` is not finite.
 
@@ -441,12 +448,3 @@ class Objective:
             theta: where it was computed (a non-finite θ is named as the cause).
         """
         self.layout.require_finite(vec, what, theta)
-
-
-def _leaf(theta: Tensor) -> Tensor:
-    """A copy of θ that requires grad: the flat leaf of a gradient graph.
-
-    Never an inference tensor, even when made inside ``torch.inference_mode``.
-    """
-    with torch.inference_mode(False):
-        return theta.detach().clone().requires_grad_(True)

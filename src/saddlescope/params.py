@@ -32,8 +32,10 @@ __all__ = [
     "NormStats",
     "ParamFilter",
     "ParamLayout",
+    "batch_coupled",
     "composed_weight_norm",
     "own_copy",
+    "refresh_copy",
 ]
 
 ParamFilter = (
@@ -277,6 +279,48 @@ def own_copy(
                 m.track_running_stats = False
                 m.running_mean = m.running_var = m.num_batches_tracked = None
     return module
+
+
+def batch_coupled(module: nn.Module) -> bool:
+    """Whether the copy normalises by batch statistics (BatchNorm without running buffers).
+
+    Then a batch's loss couples its samples: it is no per-sample mean, and batches of one
+    shape cannot be stacked.
+
+    Args:
+        module: our copy of the model (from :func:`own_copy`).
+    """
+    return any(
+        isinstance(m, _NormBase)
+        and not isinstance(m, nn.modules.instancenorm._InstanceNorm)
+        and m.running_mean is None
+        for m in module.modules()
+    )
+
+
+def refresh_copy(module: nn.Module, model: nn.Module) -> None:
+    """Give our copy (from :func:`own_copy`) the model's current parameter and buffer values.
+
+    Every parameter and buffer the copy holds takes the model's value of the same name, cast to
+    the copy's dtype and device; the model is only read. Buffers the copy dropped (BatchNorm's
+    running statistics with ``norm_stats="batch"``) stay dropped.
+
+    Args:
+        module: our copy.
+        model: the module it was copied from, or one with the same names and shapes.
+    """
+    theirs = dict(model.named_parameters()) | dict(model.named_buffers())
+    ours = dict(module.named_parameters()) | dict(module.named_buffers())
+    for name, t in ours.items():
+        src = theirs.get(name)
+        if src is None or src.shape != t.shape:
+            raise InvalidInputError(
+                f"the model has no {name!r} of shape {tuple(t.shape)}; pass the model this "
+                "objective was made from (or one with the same parameter names and shapes)"
+            )
+    with torch.no_grad():
+        for name, t in ours.items():
+            t.copy_(theirs[name])
 
 
 def _computed_tensors(model: nn.Module) -> dict[int, Tensor]:
