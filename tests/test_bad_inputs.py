@@ -70,3 +70,20 @@ def test_config_paths_that_are_not_regular_files(tmp_path: Path):
     big.write_bytes(b"#" * (1024**2 + 1))
     with pytest.raises(InvalidInputError, match="not a config"):
         load_config(big)
+
+
+def test_a_budget_larger_than_the_machine_is_a_clear_error(monkeypatch):
+    from saddlescope import HessianTooLargeError
+    from saddlescope import hessian as hessian_module
+
+    obj = toy.worked_example_objective()
+    real_empty = torch.empty
+
+    def no_memory(*shape, **kw):
+        if len(shape) == 2 and shape == (2, 2):
+            raise RuntimeError("DefaultCPUAllocator: not enough memory")
+        return real_empty(*shape, **kw)
+
+    monkeypatch.setattr(hessian_module.torch, "empty", no_memory)
+    with pytest.raises(HessianTooLargeError, match="cannot be allocated"):
+        obj.hessian(torch.zeros(2, dtype=F64))

@@ -313,7 +313,14 @@ def dense_hessian(
     )
     n = objective.num_params
     chunk = hessian_block_columns(objective, op.theta)
-    H = torch.empty(n, n, dtype=objective.dtype, device=objective.device)
+    try:
+        H = torch.empty(n, n, dtype=objective.dtype, device=objective.device)
+    except RuntimeError as err:  # the budget is larger than the memory there is
+        raise HessianTooLargeError(
+            f"a dense {n:,}×{n:,} Hessian ({_human_bytes(objective.dense_hessian_bytes())}) is "
+            f"within memory_budget but cannot be allocated on {objective.device} ({err}); "
+            "lower memory_budget to what the machine has, or use Lanczos (k=...)"
+        ) from None
     for start in range(0, n, chunk):
         stop = min(start + chunk, n)
         H[:, start:stop] = op @ unit_block(n, start, stop, objective.dtype, objective.device)
