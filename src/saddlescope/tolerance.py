@@ -62,7 +62,7 @@ def default_rtol(dtype: torch.dtype) -> float:
     Hessian is noise at any band). That noise grows as the loss falls, so the default keeps a
     factor 3 over 1e-5: a band too narrow invents signs, one too wide only leaves a verdict to
     probing. The former √ε-sized 1e-3 counted 92 % of a tiny
-    BERT's eigenvalues zero (float64: 61 %) and left 5 of 15 saddles "degenerate"; see
+    BERT's eigenvalues zero (float64: 61 %) and left 5 of 14 saddles "degenerate"; see
     docs/benchmarks.md ("float32 zero band").
 
     Args:
