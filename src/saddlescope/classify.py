@@ -201,18 +201,7 @@ def classify(
     >>> cp.kind, cp.index, cp.minimum_ratio
     ('saddle', 0.5, 0.5)
     """
-    radii = tuple(sorted(check_positive("probe radius", r) for r in probe_radii))
-    if not radii:
-        raise InvalidInputError("probe_radii must hold at least one radius, e.g. (1e-3, 1e-2)")
-    if not _non_negative(max_dense_seconds):
-        raise InvalidInputError(
-            f"max_dense_seconds must be a number ≥ 0 (math.inf: dense whenever it fits), got "
-            f"{max_dense_seconds!r}"
-        )
-    if loss_lower_bound is not None and not _finite(loss_lower_bound):
-        raise InvalidInputError(
-            f"loss_lower_bound must be a finite number (or None), got {loss_lower_bound!r}"
-        )
+    radii = _check_options(probe_radii, max_dense_seconds, loss_lower_bound)
     tolerance = Tolerance.resolve(obj.dtype, grad_tol=grad_tol, rtol=rtol, atol=atol)
     theta = obj.check_theta(theta)
     loss, g = obj.loss_and_grad(theta)
@@ -255,6 +244,25 @@ def classify(
         inertia_estimate=inertia,
         path=path,
     )
+
+
+def _check_options(
+    probe_radii: tuple[float, ...], max_dense_seconds: float, loss_lower_bound: float | None
+) -> tuple[float, ...]:
+    """The probe radii, sorted, once every option is checked (clear errors otherwise)."""
+    radii = tuple(sorted(check_positive("probe radius", r) for r in probe_radii))
+    if not radii:
+        raise InvalidInputError("probe_radii must hold at least one radius, e.g. (1e-3, 1e-2)")
+    if not _non_negative(max_dense_seconds):
+        raise InvalidInputError(
+            f"max_dense_seconds must be a number ≥ 0 (math.inf: dense whenever it fits), got "
+            f"{max_dense_seconds!r}"
+        )
+    if loss_lower_bound is not None and not _finite(loss_lower_bound):
+        raise InvalidInputError(
+            f"loss_lower_bound must be a finite number (or None), got {loss_lower_bound!r}"
+        )
+    return radii
 
 
 def _finite(x: Any) -> bool:

@@ -281,6 +281,9 @@ def own_copy(
     return module
 
 
+_INSTANCE_NORMS = (nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d)  # per sample
+
+
 def batch_coupled(module: nn.Module) -> bool:
     """Whether the copy normalises by batch statistics (BatchNorm without running buffers).
 
@@ -292,7 +295,7 @@ def batch_coupled(module: nn.Module) -> bool:
     """
     return any(
         isinstance(m, _NormBase)
-        and not isinstance(m, nn.modules.instancenorm._InstanceNorm)
+        and not isinstance(m, _INSTANCE_NORMS)
         and m.running_mean is None
         for m in module.modules()
     )
