@@ -294,9 +294,7 @@ def batch_coupled(module: nn.Module) -> bool:
         module: our copy of the model (from :func:`own_copy`).
     """
     return any(
-        isinstance(m, _NormBase)
-        and not isinstance(m, _INSTANCE_NORMS)
-        and m.running_mean is None
+        isinstance(m, _NormBase) and not isinstance(m, _INSTANCE_NORMS) and m.running_mean is None
         for m in module.modules()
     )
 
