@@ -7,6 +7,8 @@ the console script's entry point.
 
 from __future__ import annotations
 
+import signal
+
 import click
 import matplotlib
 
@@ -36,9 +38,30 @@ for _command in (analyze_command, report, demo, survey, escape, landscape, lift)
 
 
 def main() -> None:
-    """Entry point: turns saddlescope's own errors into a one-line message and exit status 2."""
+    """Entry point: clean exits, whatever ends the command.
+
+    saddlescope's own errors print one line and exit with status 2; Ctrl-C (130) and SIGTERM
+    (143) stop cleanly (pool workers stopped, the store closed) and say how to resume.
+    """
+    terminated: list[int] = []
+
+    def on_sigterm(signum: int, frame: object) -> None:
+        terminated.append(signum)  # then stop like Ctrl-C: the same clean-up runs
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_sigterm)
     try:
-        cli(standalone_mode=True)
+        code = cli.main(standalone_mode=False)
     except SaddlescopeError as err:
         console.print(f"[red]error:[/red] {safe(err)}")
         raise SystemExit(2) from None
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        console.print(
+            "stopped: what finished is stored; run the same command again to resume", markup=False
+        )
+        raise SystemExit(143 if terminated else 130) from None
+    except click.ClickException as err:
+        err.show()
+        raise SystemExit(err.exit_code) from None
+    if isinstance(code, int) and code:
+        raise SystemExit(code)

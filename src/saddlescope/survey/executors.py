@@ -5,7 +5,8 @@ them to the store. Runs are independent and seeded by their spec (:func:`run_one
 same study gives the same records on any executor with any number of workers.
 
 * ``local`` — ``workers == 1``: in this process; otherwise a ``ProcessPoolExecutor`` over
-  ``workers`` spawned processes, one torch thread each.
+  ``workers`` spawned processes (at most one per core and per run), one torch thread each,
+  which die with the driver, even when it is killed.
 * ``ray`` — a Ray task per run (one CPU each); ``address`` joins an existing cluster
   (``"auto"`` or ``"ray://host:10001"``), otherwise a local Ray instance with ``workers`` CPUs
   is started and shut down afterwards.
@@ -13,7 +14,13 @@ same study gives the same records on any executor with any number of workers.
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
+import os
+import signal
+import sys
+import threading
+import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
@@ -44,8 +51,10 @@ def execute(
         address: the Ray cluster to join (Ray only), or None.
     """
     check_choice("backend", backend, BACKENDS)
-    if not isinstance(workers, int) or workers < 1:
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise InvalidInputError(f"workers must be a positive integer, got {workers!r}")
+    if backend == "local":  # never more processes than cores or runs
+        workers = max(1, min(workers, os.cpu_count() or 1, len(specs)))
     if address is not None and backend != "ray":
         raise InvalidInputError("address is only for the Ray backend (--backend ray)")
     if not specs:
@@ -57,16 +66,47 @@ def execute(
     return _pool(specs, workers)
 
 
-def _init_worker() -> None:
+def _init_worker(parent: int | None = None) -> None:
+    """A pool worker: one torch thread, and it dies with the driver (no orphans).
+
+    On Linux the kernel kills it when the driver dies (``PR_SET_PDEATHSIG``), even by SIGKILL;
+    elsewhere a watchdog thread exits when the driver's pid is no longer its parent.
+    """
     import torch
 
     torch.set_num_threads(1)
+    if parent is None:
+        return
+    if not _die_with_parent():
+        threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+    if os.getppid() != parent:  # the driver died before this line: do not start work
+        os._exit(1)
+
+
+def _die_with_parent() -> bool:
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    except OSError:
+        return False
+    pr_set_pdeathsig = 1
+    return libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0) == 0
+
+
+def _watch_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(1)
 
 
 def _pool(specs: Sequence[RunSpec], workers: int) -> Iterator[SurveyRecord]:
     ctx = multiprocessing.get_context("spawn")
     # At most 2·workers runs in flight: results stream back and a kill loses little.
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker) as ex:
+    ex = ProcessPoolExecutor(
+        max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(os.getpid(),)
+    )
+    try:
         pending = iter(specs)
         running = {ex.submit(run_one, s) for _, s in zip(range(2 * workers), pending)}
         while running:
@@ -76,6 +116,10 @@ def _pool(specs: Sequence[RunSpec], workers: int) -> Iterator[SurveyRecord]:
                 nxt = next(pending, None)
                 if nxt is not None:
                     running.add(ex.submit(run_one, nxt))
+    except BaseException:  # Ctrl-C, SIGTERM, a run that raised: stop now, not after the queue
+        ex.shutdown(wait=False, cancel_futures=True)
+        raise
+    ex.shutdown(wait=True)
 
 
 def _ray(specs: Sequence[RunSpec], workers: int, address: str | None) -> Iterator[SurveyRecord]:
