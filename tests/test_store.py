@@ -21,10 +21,10 @@ from saddlescope.survey import (
     StudyConfig,
     TrainConfig,
     Verdict,
-    executors,
     reclassify,
     run_one,
     run_study,
+    runner,
 )
 from saddlescope.tolerance import Tolerance, default_grad_tol, default_rtol
 
@@ -128,7 +128,7 @@ def test_version_bump_resumes_without_rerun(tmp_path, monkeypatch):
         executed.append(spec)
         return run_one(spec)
 
-    monkeypatch.setattr(executors, "run_one", counting)
+    monkeypatch.setattr(runner, "run_one", counting)
     second = run_study(tiny(), db)
     assert (second.planned, second.skipped, second.ran) == (4, 4, 0)
     assert executed == []

@@ -17,7 +17,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from saddlescope import InvalidInputError
+from saddlescope import InvalidInputError, NonFiniteError
 from saddlescope.cli import cli
 from saddlescope.data import load_dataset
 from saddlescope.survey import (
@@ -445,3 +445,37 @@ def test_the_local_ray_cluster_is_private(monkeypatch):
         list(execute([None], workers=1, backend="ray"))  # stopped before any run
     assert seen["_node_ip_address"] == "127.0.0.1"  # loopback only
     assert "RAY_AUTH_MODE" not in os.environ  # Ray's own authentication is not switched off
+
+
+def test_a_run_that_raises_is_retried_once_then_stored_as_failed(tmp_path, monkeypatch):
+    from saddlescope.survey import runner
+    from saddlescope.survey.study import run_study
+
+    cfg = tiny()
+    specs = cfg.runs()
+    bad = specs[1].run_id
+    calls: list[str] = []
+    real = runner.run_one
+
+    def flaky(spec):
+        calls.append(spec.run_id)
+        if spec.run_id == bad:
+            raise NonFiniteError("the loss diverged (lr = 1e6)")
+        return real(spec)
+
+    monkeypatch.setattr(runner, "run_one", flaky)
+    db = tmp_path / "f.db"
+    result = run_study(cfg, db)
+    assert result.failed == 1 and result.ran == len(specs) - 1  # the study went on
+    assert calls.count(bad) == 2  # the run and one retry
+    with ResultStore(db, readonly=True) as store:
+        (failure,) = store.failures()
+    assert failure.run_id == bad and "NonFiniteError: the loss diverged" in failure.error
+    calls.clear()
+    again = run_study(cfg, db)  # a rerun does not repeat the stored failure
+    assert again.ran == 0 and again.failed == 0 and calls == []
+    monkeypatch.setattr(runner, "run_one", real)
+    retried = run_study(cfg, db, retry_failed=True)
+    assert retried.ran == 1 and retried.failed == 0
+    with ResultStore(db, readonly=True) as store:
+        assert store.failures() == [] and len(store) == len(specs)

@@ -78,6 +78,11 @@ def survey() -> None:
     default=None,
     help="SQLite results file (default: OUT/NAME.db). Runs already in it are skipped.",
 )
+@click.option(
+    "--retry-failed",
+    is_flag=True,
+    help="Run again the runs stored as failed (by default they are skipped).",
+)
 @out_option("results/survey", "Folder for figures.")
 def survey_run(
     config: Path | None,
@@ -86,6 +91,7 @@ def survey_run(
     backend: str,
     address: str | None,
     db: Path | None,
+    retry_failed: bool,
     out_dir: Path,
 ) -> None:
     """Run (or resume) a study; CONFIG is a TOML file (default: the shipped default study)."""
@@ -96,7 +102,15 @@ def survey_run(
         f"study [bold]{safe(cfg.name)}[/bold] ({cfg.config_hash}): "
         f"{len(cfg.runs()[:runs])} runs, {workers} workers, backend {backend}, db {safe(db)}"
     )
-    run_with_progress(cfg, db, workers=workers, backend=backend, address=address, runs=runs)
+    run_with_progress(
+        cfg,
+        db,
+        workers=workers,
+        backend=backend,
+        address=address,
+        runs=runs,
+        retry_failed=retry_failed,
+    )
     planned = {spec.run_id for spec in cfg.runs()[:runs]}
     with ResultStore(db, readonly=True) as store:
         records = [r for r in store.records() if r.run_id in planned]
@@ -114,6 +128,7 @@ def run_with_progress(
     backend: str,
     address: str | None,
     runs: int | None,
+    retry_failed: bool = False,
 ) -> None:
     """:func:`run_study` with a progress bar (runs done, converged, time left).
 
@@ -124,6 +139,7 @@ def run_with_progress(
         backend: the executor backend.
         address: the Ray cluster, or None.
         runs: only the first N runs, or None for all.
+        retry_failed: run the runs stored as failed again.
     """
     from rich.progress import (
         BarColumn,
@@ -161,6 +177,8 @@ def run_with_progress(
             max_runs=runs,
             on_record=on_record,
             on_start=on_start,
+            on_failure=lambda failure: progress.update(task, advance=1),
+            retry_failed=retry_failed,
         )
     console.print(str(result), markup=False)
 
@@ -172,8 +190,13 @@ def survey_show(db: Path) -> None:
     with ResultStore(db, readonly=True) as store:
         records = store.records()
         studies = store.studies()
+        failures = store.failures()
     names = ", ".join(f"{name} ({h})" for name, h in studies)
     console.print(printable(f"{db}: {len(records)} runs; studies: {names}"), markup=False)
+    if failures:
+        console.print(f"{len(failures)} runs failed (rerun with --retry-failed):", markup=False)
+        for failure in failures[:5]:
+            console.print(printable(f"  {failure}"), markup=False)
     print_summary(records)
 
 

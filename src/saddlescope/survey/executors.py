@@ -1,6 +1,7 @@
 """Where runs execute: in this process, a local process pool, or a Ray cluster.
 
-Every executor yields records as runs finish, in completion order; the driver alone writes
+Every executor yields records as runs finish, in completion order (a run that raises twice
+yields a :class:`~saddlescope.survey.runner.RunFailure` instead); the driver alone writes
 them to the store. Runs are independent and seeded by their spec (:func:`run_one`), so the
 same study gives the same records on any executor with any number of workers.
 
@@ -28,7 +29,7 @@ from saddlescope.checks import check_choice
 from saddlescope.errors import InvalidInputError
 from saddlescope.survey.config import RunSpec
 from saddlescope.survey.record import SurveyRecord
-from saddlescope.survey.runner import run_one
+from saddlescope.survey.runner import RunFailure, attempt
 
 __all__ = ["BACKENDS", "execute"]
 
@@ -41,7 +42,7 @@ def execute(
     workers: int = 1,
     backend: str = "local",
     address: str | None = None,
-) -> Iterator[SurveyRecord]:
+) -> Iterator[SurveyRecord | RunFailure]:
     """Run every spec; yield each record as soon as its run finishes.
 
     Args:
@@ -62,7 +63,7 @@ def execute(
     if backend == "ray":
         return _ray(specs, workers, address)
     if workers == 1:
-        return (run_one(spec) for spec in specs)
+        return (attempt(spec) for spec in specs)
     return _pool(specs, workers)
 
 
@@ -100,7 +101,7 @@ def _watch_parent(parent: int) -> None:
     os._exit(1)
 
 
-def _pool(specs: Sequence[RunSpec], workers: int) -> Iterator[SurveyRecord]:
+def _pool(specs: Sequence[RunSpec], workers: int) -> Iterator[SurveyRecord | RunFailure]:
     ctx = multiprocessing.get_context("spawn")
     # At most 2·workers runs in flight: results stream back and a kill loses little.
     ex = ProcessPoolExecutor(
@@ -108,21 +109,23 @@ def _pool(specs: Sequence[RunSpec], workers: int) -> Iterator[SurveyRecord]:
     )
     try:
         pending = iter(specs)
-        running = {ex.submit(run_one, s) for _, s in zip(range(2 * workers), pending)}
+        running = {ex.submit(attempt, s) for _, s in zip(range(2 * workers), pending)}
         while running:
             done, running = wait(running, return_when=FIRST_COMPLETED)
             for fut in done:
                 yield fut.result()
                 nxt = next(pending, None)
                 if nxt is not None:
-                    running.add(ex.submit(run_one, nxt))
+                    running.add(ex.submit(attempt, nxt))
     except BaseException:  # Ctrl-C, SIGTERM, a run that raised: stop now, not after the queue
         ex.shutdown(wait=False, cancel_futures=True)
         raise
     ex.shutdown(wait=True)
 
 
-def _ray(specs: Sequence[RunSpec], workers: int, address: str | None) -> Iterator[SurveyRecord]:
+def _ray(
+    specs: Sequence[RunSpec], workers: int, address: str | None
+) -> Iterator[SurveyRecord | RunFailure]:
     try:
         import ray
     except ImportError:
@@ -153,6 +156,6 @@ def _ray(specs: Sequence[RunSpec], workers: int, address: str | None) -> Iterato
             ray.shutdown()
 
 
-def _ray_run(spec: RunSpec) -> SurveyRecord:
+def _ray_run(spec: RunSpec) -> SurveyRecord | RunFailure:
     _init_worker()
-    return run_one(spec)
+    return attempt(spec)

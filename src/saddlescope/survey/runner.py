@@ -10,7 +10,9 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterator
+from dataclasses import asdict, dataclass
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 import torch
@@ -26,7 +28,7 @@ from saddlescope.search import CriticalPointSearch, find_critical_point
 from saddlescope.survey.config import DataConfig, RunSpec, TrainConfig
 from saddlescope.survey.record import SurveyRecord, library_versions
 
-__all__ = ["objective_for", "run_one", "train"]
+__all__ = ["RunFailure", "attempt", "objective_for", "run_one", "train"]
 
 
 @lru_cache(maxsize=8)
@@ -117,6 +119,44 @@ def objective_for(spec: RunSpec) -> Objective:
     """
     data = _dataset(spec.data)
     return _objective(spec, data, _model(spec, data))
+
+
+@dataclass(frozen=True)
+class RunFailure:
+    """A run that raised on every attempt: stored as failed, so the study goes on.
+
+    Attributes:
+        run_id: the run's id.
+        error: the last attempt's error, "Type: message".
+        attempts: how many times it was tried.
+    """
+
+    run_id: str
+    error: str
+    attempts: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields by name."""
+        return asdict(self)
+
+    def __str__(self) -> str:
+        return f"run {self.run_id} failed after {self.attempts} attempts: {self.error}"
+
+
+def attempt(spec: RunSpec, tries: int = 2) -> SurveyRecord | RunFailure:
+    """:func:`run_one`, tried again once if it raises; a :class:`RunFailure` if it always does.
+
+    Args:
+        spec: the run.
+        tries: attempts in all (default 2: the run, and one retry).
+    """
+    error = ""
+    for _ in range(tries):
+        try:
+            return run_one(spec)
+        except Exception as err:
+            error = f"{type(err).__name__}: {err}"[:2000]
+    return RunFailure(spec.run_id, error, tries)
 
 
 def run_one(spec: RunSpec) -> SurveyRecord:

@@ -22,11 +22,15 @@ from saddlescope.survey import columns
 from saddlescope.survey.columns import ARRAYS, COLUMNS, NAMES, SCHEMA_VERSION
 from saddlescope.survey.legacy import LEGACY_COLUMNS, legacy_records
 from saddlescope.survey.record import SurveyRecord
+from saddlescope.survey.runner import RunFailure
 
 __all__ = ["ResultStore"]
 
 _APPLICATION_ID = 0x53414444  # "SADD": marks files this store wrote
-_TABLES = {"runs", "studies", "runs_schema1"}  # every table this store creates
+_TABLES = {"runs", "studies", "runs_schema1", "failures"}  # every table this store creates
+_CREATE_FAILURES = (
+    "CREATE TABLE IF NOT EXISTS failures (run_id TEXT PRIMARY KEY, error TEXT, attempts INTEGER)"
+)
 _ORDER = ("num_params", "train_steps", "seed", "run_id")
 _CREATE_RUNS = "CREATE TABLE IF NOT EXISTS runs ({})".format(
     ", ".join(f'"{name}" {sql}' for name, sql in COLUMNS)
@@ -124,6 +128,7 @@ class ResultStore:
                 "CREATE TABLE IF NOT EXISTS studies (config_hash TEXT PRIMARY KEY, name TEXT, "
                 "config TEXT)"
             )
+            self._conn.execute(_CREATE_FAILURES)
             self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def _migrate(self) -> None:
@@ -164,6 +169,29 @@ class ResultStore:
                 (config_hash, name, json.dumps(config, sort_keys=True)),
             )
 
+    def add_failure(self, failure: RunFailure) -> None:
+        """Store a run that failed on every attempt (replacing an older failure of it).
+
+        Args:
+            failure: the run's id, its last error and how many attempts it had.
+        """
+        with self._conn:
+            self._conn.execute(
+                "INSERT OR REPLACE INTO failures VALUES (?, ?, ?)",
+                (failure.run_id, failure.error, failure.attempts),
+            )
+
+    def failures(self) -> list[RunFailure]:
+        """The stored failures (none in files from before failures were kept)."""
+        if not self._has_failures():
+            return []
+        rows = self._conn.execute("SELECT run_id, error, attempts FROM failures ORDER BY run_id")
+        return [RunFailure(str(r), str(e), int(a)) for r, e, a in rows]
+
+    def _has_failures(self) -> bool:
+        query = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'failures'"
+        return self._conn.execute(query).fetchone() is not None
+
     def add(self, record: SurveyRecord) -> bool:
         """Store one record atomically; False (and nothing written) if its run is already there.
 
@@ -172,6 +200,8 @@ class ResultStore:
         """
         with self._conn:
             cur = self._conn.execute(_INSERT, columns.encode(record))
+            if self._has_failures():  # it failed before and works now
+                self._conn.execute("DELETE FROM failures WHERE run_id = ?", (record.run_id,))
         return cur.rowcount == 1
 
     # ------------------------------------------------------------------ reading

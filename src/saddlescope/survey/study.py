@@ -16,6 +16,7 @@ from saddlescope.survey.config import StudyConfig
 from saddlescope.survey.executors import execute
 from saddlescope.survey.record import SurveyRecord
 from saddlescope.survey.replay import rebuild
+from saddlescope.survey.runner import RunFailure
 from saddlescope.survey.store import ResultStore
 
 __all__ = ["StudyResult", "run_study", "stored_run"]
@@ -28,9 +29,10 @@ class StudyResult:
     Attributes:
         db: the results file.
         planned: runs in the study (or its first ``max_runs``).
-        skipped: runs already stored.
+        skipped: runs already stored (or stored as failed, unless retried).
         ran: runs executed and stored now.
         seconds: wall time of the call.
+        failed: runs that raised on every attempt now, stored as failed.
     """
 
     db: Path
@@ -38,6 +40,7 @@ class StudyResult:
     skipped: int
     ran: int
     seconds: float
+    failed: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """The counts, the seconds and the file's path as text."""
@@ -47,6 +50,7 @@ class StudyResult:
         return (
             f"{self.planned} runs planned, {self.skipped} already in {self.db}, "
             f"{self.ran} run now in {self.seconds:.1f} s"
+            + (f"; {self.failed} failed (see survey show; --retry-failed)" if self.failed else "")
         )
 
 
@@ -60,6 +64,8 @@ def run_study(
     max_runs: int | None = None,
     on_record: Callable[[SurveyRecord], None] | None = None,
     on_start: Callable[[int, int], None] | None = None,
+    on_failure: Callable[[RunFailure], None] | None = None,
+    retry_failed: bool = False,
 ) -> StudyResult:
     """Run (or resume) a study, storing each record in the SQLite file ``db`` as its run ends.
 
@@ -74,6 +80,8 @@ def run_study(
         max_runs: only the study's first N runs (seed-major order); None for all.
         on_record: called with each record once it is stored.
         on_start: called once as ``on_start(total, skipped)`` when the work is known.
+        on_failure: called with each run that raised on both its attempts, once stored.
+        retry_failed: run the runs stored as failed again (default: skip them).
     """
     config.validate()
     if max_runs is not None and (not isinstance(max_runs, int) or max_runs < 1):
@@ -83,18 +91,24 @@ def run_study(
     with ResultStore(db) as store:
         store.add_study(config.name, config.config_hash, config.to_dict())
         done = store.completed_ids()
+        if not retry_failed:
+            done |= {f.run_id for f in store.failures()}
         todo = [s for s in specs if s.run_id not in done]
         if on_start is not None:
             on_start(len(specs), len(specs) - len(todo))
-        ran = 0
-        for record in execute(todo, workers=workers, backend=backend, address=address):
-            if store.add(record):
-                ran += 1
+        ran = failed = 0
+        for result in execute(todo, workers=workers, backend=backend, address=address):
+            if isinstance(result, RunFailure):
+                store.add_failure(result)
+                failed += 1
+                if on_failure is not None:
+                    on_failure(result)
+                continue
+            ran += store.add(result)
             if on_record is not None:
-                on_record(record)
-    return StudyResult(
-        Path(db), len(specs), len(specs) - len(todo), ran, time.perf_counter() - start
-    )
+                on_record(result)
+    seconds = time.perf_counter() - start
+    return StudyResult(Path(db), len(specs), len(specs) - len(todo), ran, seconds, failed)
 
 
 def stored_run(store: ResultStore, record: SurveyRecord) -> tuple[Objective, Tensor]:
