@@ -300,3 +300,39 @@ def test_stored_arrays_are_inflated_with_a_cap_and_checked():
         unpack(b"not zlib at all")
     with pytest.raises(InvalidInputError, match="whole float64"):
         unpack(zlib.compress(b"\0" * 7))
+
+
+def test_closing_a_writer_folds_the_write_ahead_log_into_the_file(tmp_path, saddle_record):
+    db = tmp_path / "wal.db"
+    with ResultStore(db) as store:
+        store.add(saddle_record)
+        assert (tmp_path / "wal.db-wal").stat().st_size > 0  # written through the log
+    wal = tmp_path / "wal.db-wal"
+    assert not wal.exists() or wal.stat().st_size == 0
+    import sqlite3
+
+    with sqlite3.connect(f"file:{db}?immutable=1", uri=True) as con:  # no -wal, no -shm needed
+        assert con.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 1
+
+
+def test_a_reader_on_read_only_storage_opens_the_file_immutable(
+    tmp_path, saddle_record, monkeypatch
+):
+    import sqlite3
+
+    db = tmp_path / "ro.db"
+    with ResultStore(db) as store:
+        store.add(saddle_record)
+    real = sqlite3.connect
+    opened = []
+
+    def read_only_storage(database, **kwargs):  # as on a read-only mount: no -shm can be made
+        opened.append(database)
+        if "immutable=1" not in database:
+            return real(f"file:{tmp_path / 'missing' / 'x.db'}?mode=ro", **kwargs)
+        return real(database, **kwargs)
+
+    monkeypatch.setattr(sqlite3, "connect", read_only_storage)
+    with ResultStore(db, readonly=True) as store:
+        assert [r.run_id for r in store.records()] == [saddle_record.run_id]
+    assert opened[-1].endswith("?mode=ro&immutable=1")

@@ -11,6 +11,7 @@ upgraded in place when opened for writing (:mod:`saddlescope.survey.legacy`).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import sqlite3
@@ -53,13 +54,12 @@ class ResultStore:
     """
 
     def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
-        self.path = Path(path)
+        self.path, self.readonly = Path(path), readonly
         if readonly and not self.path.is_file():
             raise InvalidInputError(f"no results database at {self.path}")
         if not readonly:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        uri = f"file:{self.path.resolve()}" + ("?mode=ro" if readonly else "")
-        self._conn = sqlite3.connect(uri, uri=True, timeout=60)
+        self._conn = self._connect(readonly)
         self._legacy_cache: list[tuple[str, SurveyRecord]] | None = None
         try:
             self._legacy = self._check(readonly)
@@ -71,6 +71,28 @@ class ResultStore:
         except BaseException:
             self._conn.close()
             raise
+
+    def _connect(self, readonly: bool) -> sqlite3.Connection:
+        """A connection; a reader on read-only storage opens the file immutable.
+
+        A WAL-mode file needs its -shm file even to be read, which read-only storage cannot
+        create; writers checkpoint on close, so the file alone is whole.
+        """
+        uri = f"file:{self.path.resolve()}"
+        if not readonly:
+            return sqlite3.connect(uri, uri=True, timeout=60)
+        conn = None
+        try:
+            conn = sqlite3.connect(uri + "?mode=ro", uri=True, timeout=60)
+            conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+        except sqlite3.OperationalError:  # e.g. "unable to open database file": no -shm here
+            if conn is not None:
+                conn.close()
+            return sqlite3.connect(uri + "?mode=ro&immutable=1", uri=True, timeout=60)
+        except sqlite3.DatabaseError:
+            pass  # not a database at all: _check says so
+        assert conn is not None
+        return conn
 
     def _check(self, readonly: bool) -> bool:
         """Refuse what this store cannot read; True for a schema-1 file."""
@@ -311,7 +333,14 @@ class ResultStore:
         return Path(path)
 
     def close(self) -> None:
-        """Close the file."""
+        """Close the file; a writer first folds the write-ahead log into it.
+
+        The checkpoint leaves the database whole in one file (no -wal to carry along or to
+        grow across a long study), which read-only storage can then open.
+        """
+        if not self.readonly:
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self._conn.close()
 
     def __enter__(self) -> ResultStore:
