@@ -38,14 +38,20 @@ class GRUClassifier(nn.Module):
         return self.head(out[:, -1])
 
 
-def gru_case() -> Objective:
+def gru_model_and_batches() -> tuple[GRUClassifier, list[tuple[Tensor, Tensor]]]:
+    """The seeded GRU and its 4 batches of 16 sequences (20 steps, 6 features, 3 classes)."""
     torch.manual_seed(0)
     g = torch.Generator().manual_seed(1)
     batches = [
         (torch.randn(16, 20, 6, generator=g), torch.randint(0, 3, (16,), generator=g))
         for _ in range(4)
     ]
-    return Objective(GRUClassifier(), nn.CrossEntropyLoss(), batches)
+    return GRUClassifier(), batches
+
+
+def gru_case() -> Objective:
+    model, batches = gru_model_and_batches()
+    return Objective(model, nn.CrossEntropyLoss(), batches)
 
 
 def resnet_case() -> Objective:

@@ -33,7 +33,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from benchmarks.classify_path import GRUClassifier
+from benchmarks.classify_path import gru_model_and_batches
 from benchmarks.compare import load
 from saddlescope import Objective, SaddleEscape
 from saddlescope.negative_curvature import way_down
@@ -129,13 +129,8 @@ def bn_cnn_case() -> Case:
 
 
 def gru_case() -> Case:
-    torch.manual_seed(0)
-    g = torch.Generator().manual_seed(1)
-    batches = [
-        (torch.randn(16, 20, 6, generator=g), torch.randint(0, 3, (16,), generator=g))
-        for _ in range(4)
-    ]
-    return GRUClassifier(), nn.CrossEntropyLoss(), batches, batches[0], {}
+    model, batches = gru_model_and_batches()
+    return model, nn.CrossEntropyLoss(), batches, batches[0], {}
 
 
 CASES: dict[str, Callable[[], Case]] = {"mlp": mlp_case, "bn-cnn": bn_cnn_case, "gru": gru_case}
