@@ -59,7 +59,14 @@ def _start(tmp_path: Path) -> tuple[subprocess.Popen[str], list[int]]:
     config.write_text(CONFIG)
     cmd = [sys.executable, "-c", "from saddlescope.cli import main; main()", "survey"]
     cmd += [str(config), "--workers", "2", "--db", str(tmp_path / "w.db"), "--out", str(tmp_path)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        # a background job (CI, nohup) inherits SIGINT ignored, and so would the survey
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         kids = [k for k in _children(proc.pid) if "spawn_main" in _cmdline(k)]
