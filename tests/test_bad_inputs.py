@@ -87,3 +87,24 @@ def test_a_budget_larger_than_the_machine_is_a_clear_error(monkeypatch):
     monkeypatch.setattr(hessian_module.torch, "empty", no_memory)
     with pytest.raises(HessianTooLargeError, match="cannot be allocated"):
         obj.hessian(torch.zeros(2, dtype=F64))
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["survey", "--runs", "1", "--db", "/proc/no-such-dir/x.db"],
+        ["survey", "--runs", "1", "--out", "/proc/no-such-dir"],
+    ],
+)
+def test_unwritable_paths_are_one_line_errors(args, monkeypatch, capsys):
+    import sys
+
+    from saddlescope.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["saddlescope", *args])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    assert exit_info.value.code == 1
+    out = capsys.readouterr().out
+    assert "error: No such file or directory (/proc/no-such-dir)" in out
+    assert "Traceback" not in out

@@ -7,7 +7,9 @@ the console script's entry point.
 
 from __future__ import annotations
 
+import errno
 import signal
+import sqlite3
 
 import click
 import matplotlib
@@ -37,10 +39,20 @@ for _command in (analyze_command, report, demo, survey, escape, landscape, lift)
     cli.add_command(_command)
 
 
+def _describe_io(err: OSError | sqlite3.Error) -> str:
+    """One line for a failed read or write: what, where, and what to do."""
+    if isinstance(err, OSError):
+        where = f" ({err.filename})" if err.filename else ""
+        hint = "; free some space" if err.errno == errno.ENOSPC else ""
+        return f"{err.strerror or err}{where}{hint}; check the path and its permissions"
+    return f"the database failed: {err}; check the file, its folder and the free disk space"
+
+
 def main() -> None:
     """Entry point: clean exits, whatever ends the command.
 
-    saddlescope's own errors print one line and exit with status 2; Ctrl-C (130) and SIGTERM
+    saddlescope's own errors print one line and exit with status 2, a failed read or write
+    (a missing folder, a full disk, a broken database) one line and 1; Ctrl-C (130) and SIGTERM
     (143) stop cleanly (pool workers stopped, the store closed) and say how to resume.
     """
     terminated: list[int] = []
@@ -49,9 +61,19 @@ def main() -> None:
         terminated.append(signum)  # then stop like Ctrl-C: the same clean-up runs
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, on_sigterm)
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
     try:
-        code = cli.main(standalone_mode=False)
+        code = _run(terminated)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if isinstance(code, int) and code:
+        raise SystemExit(code)
+
+
+def _run(terminated: list[int]) -> object:
+    """The command, its failures turned into one line and an exit status."""
+    try:
+        return cli.main(standalone_mode=False)
     except SaddlescopeError as err:
         console.print(f"[red]error:[/red] {safe(err)}")
         raise SystemExit(2) from None
@@ -63,5 +85,6 @@ def main() -> None:
     except click.ClickException as err:
         err.show()
         raise SystemExit(err.exit_code) from None
-    if isinstance(code, int) and code:
-        raise SystemExit(code)
+    except (OSError, sqlite3.Error) as err:  # a path, a full disk, a locked or broken file
+        console.print(f"[red]error:[/red] {safe(_describe_io(err))}")
+        raise SystemExit(1) from None
