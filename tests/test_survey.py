@@ -6,6 +6,7 @@ import dataclasses
 import json
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -445,6 +446,30 @@ def test_the_local_ray_cluster_is_private(monkeypatch):
         list(execute([None], workers=1, backend="ray"))  # stopped before any run
     assert seen["_node_ip_address"] == "127.0.0.1"  # loopback only
     assert "RAY_AUTH_MODE" not in os.environ  # Ray's own authentication is not switched off
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.parametrize("form", ["{}:{}", "ray://{}:{}"])
+def test_a_ray_address_that_does_not_answer_fails_within_the_timeout(monkeypatch, form):
+    ray = pytest.importorskip("ray")
+    from saddlescope.survey import executors
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", lambda **kw: pytest.fail("ray.init was reached"))
+    address = form.format("127.0.0.1", _free_port())  # nothing listens there
+    start = time.perf_counter()
+    with pytest.raises(InvalidInputError, match=r"no Ray cluster answered at .* within 10 s"):
+        list(executors.execute(tiny().runs(), backend="ray", address=address))
+    assert time.perf_counter() - start < executors.RAY_CONNECT_TIMEOUT + 5
+    with pytest.raises(InvalidInputError, match=r"within 0\.3 s"):  # a host that never answers
+        executors.check_reachable("192.0.2.1:6379", timeout=0.3)  # TEST-NET-1: unroutable
+    with pytest.raises(InvalidInputError, match="not 'auto', 'host:port'"):
+        executors.check_reachable("nowhere")
 
 
 def test_a_run_that_raises_is_retried_once_then_stored_as_failed(tmp_path, monkeypatch):

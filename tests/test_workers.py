@@ -84,7 +84,8 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
-def _gone(pids: list[int], seconds: float = 10.0) -> bool:
+def _gone(pids: list[int], seconds: float = 30.0) -> bool:
+    # a worker still importing torch (slow on a loaded machine) exits once its import is done
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if not any(_alive(p) for p in pids):
@@ -109,3 +110,53 @@ def test_interrupts_stop_cleanly_and_say_how_to_resume(tmp_path, sig, code):
     assert proc.returncode == code, out
     assert "run the same command again to resume" in out and "Traceback" not in out
     assert _gone(workers)
+
+
+# ------------------------------------------------------------------ a worker that dies mid-run
+class _Spec:
+    """A stand-in run: the pool only needs its run_id (and to pickle it)."""
+
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Spec) and other.run_id == self.run_id
+
+    def __hash__(self) -> int:
+        return hash(self.run_id)
+
+
+def _dies_on(spec: _Spec) -> str:
+    """Kill this worker for run "die", and for "once" the first time only (a marker file)."""
+    marker = Path(os.environ["SADDLESCOPE_TEST_MARKER"])
+    if spec.run_id == "die" or (spec.run_id == "once" and not marker.exists()):
+        marker.touch()
+        os.kill(os.getpid(), signal.SIGKILL)
+    time.sleep(0.05)
+    return spec.run_id
+
+
+def _pool_results(tmp_path: Path, monkeypatch, ids: list[str]) -> list:
+    from saddlescope.survey import executors
+
+    monkeypatch.setenv("SADDLESCOPE_TEST_MARKER", str(tmp_path / "marker"))
+    specs = iter([_Spec(i) for i in ids])
+    return list(executors._pool(specs, 2, run=_dies_on))  # type: ignore[arg-type]
+
+
+def test_a_run_whose_worker_dies_twice_is_a_failure_and_the_others_go_on(tmp_path, monkeypatch):
+    from saddlescope.survey.runner import RunFailure
+
+    ids = [f"ok{i}" for i in range(6)] + ["die"] + [f"ok{i}" for i in range(6, 10)]
+    out = _pool_results(tmp_path, monkeypatch, ids)
+    done = sorted(r for r in out if isinstance(r, str))
+    failures = [r for r in out if isinstance(r, RunFailure)]
+    assert done == sorted(i for i in ids if i != "die"), "a run was lost or ran twice"
+    assert [(f.run_id, f.attempts) for f in failures] == [("die", 2)]
+    assert "worker process died" in failures[0].error
+
+
+def test_a_run_whose_worker_dies_once_is_run_again(tmp_path, monkeypatch):
+    ids = ["a", "b", "once", "c", "d", "e"]
+    out = _pool_results(tmp_path, monkeypatch, ids)
+    assert sorted(out) == sorted(ids)

@@ -13,6 +13,7 @@ from rich.table import Table
 from saddlescope.analysis import Analysis, analyze
 from saddlescope.cli.common import console, fmt, safe
 from saddlescope.cost import DEFAULT_MAX_DENSE_SECONDS
+from saddlescope.files import write_text
 from saddlescope.loading import build, load_checkpoint, load_object, param_prefixes
 from saddlescope.objective import Objective
 
@@ -109,7 +110,7 @@ def analyze_command(
     record = result.to_dict()
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(record, indent=1))
+        write_text(json_path, json.dumps(record, indent=1))
         console.print(f"wrote {safe(json_path)}")
     if html_path is not None:
         from saddlescope.report import write_report

@@ -13,6 +13,7 @@ from rich.table import Table
 from saddlescope import plots
 from saddlescope.cli.common import console, fmt, out_option, vec
 from saddlescope.demo import WorkedExampleReport, run_worked_example
+from saddlescope.files import write_text
 from saddlescope.search import METHODS, SearchMethod
 
 __all__ = ["demo"]
@@ -44,7 +45,7 @@ def demo(out_dir: Path, grid: int, method: str) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     surface, contour = write_figures(report, out_dir)
     data = out_dir / "worked_example.json"
-    data.write_text(json.dumps(report.to_dict(), indent=1))
+    write_text(data, json.dumps(report.to_dict(), indent=1))
     console.print(f"\nfigures: {surface}  {contour}\ndata:    {data}", markup=False)
     console.print(f"done in {time.perf_counter() - start:.1f} s")
 

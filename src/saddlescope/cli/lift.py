@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from saddlescope.cli.common import console, out_option
+from saddlescope.files import write_text
 
 __all__ = ["lift"]
 
@@ -45,5 +46,5 @@ def lift(dataset: str, hidden: int, ratios: tuple[float, ...], seed: int, out_di
     console.print(str(report), markup=False)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "lift.json"
-    path.write_text(json.dumps(report.to_dict(), indent=1))
+    write_text(path, json.dumps(report.to_dict(), indent=1))
     console.print(f"data: {path}", markup=False)

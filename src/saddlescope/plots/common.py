@@ -7,6 +7,8 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
+from saddlescope.files import atomic_path
+
 __all__ = ["KIND_STYLE", "save"]
 
 KIND_STYLE: dict[str, tuple[str, str]] = {  # kind → (colour, marker)
@@ -31,6 +33,7 @@ def save(fig: Figure, path: str | Path) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=150)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=150)
     plt.close(fig)
     return path

@@ -14,6 +14,7 @@ import numpy as np
 
 from saddlescope.classify import CriticalPoint
 from saddlescope.errors import InvalidInputError
+from saddlescope.files import write_text
 from saddlescope.landscape import Plane
 from saddlescope.plots.common import KIND_STYLE
 from saddlescope.plots.surface import ESCAPE_LABEL, escape_segment, plane_coords
@@ -251,5 +252,4 @@ def surface_html(
     )
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(page, encoding="utf-8")
-    return path
+    return write_text(path, page)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from saddlescope.errors import InvalidInputError
+from saddlescope.files import write_text
 from saddlescope.report.sections import (
     computation_section,
     density_section,
@@ -111,8 +112,7 @@ def write_report(record: Mapping[str, Any], path: str | Path) -> Path:
     page = render_report(record)  # before touching the file system: a bad record writes nothing
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(page, encoding="utf-8")
-    return path
+    return write_text(path, page)
 
 
 def read_record(path: str | Path) -> Mapping[str, Any]:

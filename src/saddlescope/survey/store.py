@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from saddlescope.errors import InvalidInputError
+from saddlescope.files import atomic_path
 from saddlescope.survey import columns
+from saddlescope.survey.claims import CREATE_CLAIMS, Owner, claim, release
 from saddlescope.survey.columns import ARRAYS, COLUMNS, NAMES, SCHEMA_VERSION
 from saddlescope.survey.legacy import LEGACY_COLUMNS, legacy_records
 from saddlescope.survey.record import SurveyRecord
@@ -28,7 +30,8 @@ from saddlescope.survey.runner import RunFailure
 __all__ = ["ResultStore"]
 
 _APPLICATION_ID = 0x53414444  # "SADD": marks files this store wrote
-_TABLES = {"runs", "studies", "runs_schema1", "failures"}  # every table this store creates
+# every table this store creates
+_TABLES = {"runs", "studies", "runs_schema1", "failures", "claims"}
 _CREATE_FAILURES = (
     "CREATE TABLE IF NOT EXISTS failures (run_id TEXT PRIMARY KEY, error TEXT, attempts INTEGER)"
 )
@@ -55,6 +58,7 @@ class ResultStore:
 
     def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
         self.path, self.readonly = Path(path), readonly
+        self.owner = Owner.this_process()
         if readonly and not self.path.is_file():
             raise InvalidInputError(f"no results database at {self.path}")
         if not readonly:
@@ -151,6 +155,7 @@ class ResultStore:
                 "config TEXT)"
             )
             self._conn.execute(_CREATE_FAILURES)
+            self._conn.execute(CREATE_CLAIMS)
             self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def _migrate(self) -> None:
@@ -202,6 +207,7 @@ class ResultStore:
                 "INSERT OR REPLACE INTO failures VALUES (?, ?, ?)",
                 (failure.run_id, failure.error, failure.attempts),
             )
+            release(self._conn, self.owner, failure.run_id)
 
     def failures(self) -> list[RunFailure]:
         """The stored failures (none in files from before failures were kept)."""
@@ -224,7 +230,28 @@ class ResultStore:
             cur = self._conn.execute(_INSERT, columns.encode(record))
             if self._has_failures():  # it failed before and works now
                 self._conn.execute("DELETE FROM failures WHERE run_id = ?", (record.run_id,))
+            release(self._conn, self.owner, record.run_id)
         return cur.rowcount == 1
+
+    def claim(self, run_id: str, *, skip_failed: bool = True) -> bool:
+        """Claim a run for this process (:mod:`~saddlescope.survey.claims`); False: leave it.
+
+        Args:
+            run_id: the run.
+            skip_failed: a run stored as failed counts as done.
+        """
+        return claim(self._conn, run_id, self.owner, skip_failed=skip_failed)
+
+    def release_claims(self) -> None:
+        """End this process's claims on runs it did not finish (they go to whoever asks)."""
+        with self._conn:
+            release(self._conn, self.owner)
+
+    def claimed_elsewhere(self) -> int:
+        """Runs claimed now by other processes that are still alive."""
+        rows = self._conn.execute("SELECT owner, claimed_at FROM claims").fetchall()
+        owners = [(Owner.parse(o), float(t or 0)) for o, t in rows]
+        return sum(1 for o, t in owners if o is not None and o != self.owner and o.alive(t))
 
     # ------------------------------------------------------------------ reading
     def _legacy_records(self) -> list[tuple[str, SurveyRecord]]:
@@ -298,7 +325,7 @@ class ResultStore:
             path: the CSV file to write.
         """
         path = Path(path)
-        with path.open("w", newline="") as fh:
+        with atomic_path(path) as tmp, tmp.open("w", newline="") as fh:
             writer = csv.writer(fh)
             writer.writerow(NAMES)
             for record in self.records():
@@ -329,7 +356,8 @@ class ResultStore:
                 row[name] = None if row[name] is None else row[name].tolist()
             rows.append(row)
         table = pa.Table.from_pylist(rows) if rows else pa.table({name: [] for name in NAMES})
-        pq.write_table(table, Path(path))
+        with atomic_path(path) as tmp:
+            pq.write_table(table, tmp)
         return Path(path)
 
     def close(self) -> None:
@@ -340,6 +368,7 @@ class ResultStore:
         """
         if not self.readonly:
             with contextlib.suppress(sqlite3.Error):
+                self.release_claims()
                 self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self._conn.close()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,7 +13,7 @@ from torch import Tensor
 
 from saddlescope.errors import InvalidInputError
 from saddlescope.objective import Objective
-from saddlescope.survey.config import StudyConfig
+from saddlescope.survey.config import RunSpec, StudyConfig
 from saddlescope.survey.executors import execute
 from saddlescope.survey.record import SurveyRecord
 from saddlescope.survey.replay import rebuild
@@ -30,9 +31,11 @@ class StudyResult:
         db: the results file.
         planned: runs in the study (or its first ``max_runs``).
         skipped: runs already stored (or stored as failed, unless retried).
-        ran: runs executed and stored now.
+        ran: runs executed now (each stored; none also run by another process, as each
+            run is claimed first).
         seconds: wall time of the call.
         failed: runs that raised on every attempt now, stored as failed.
+        elsewhere: runs left to other live processes running the same study on this file.
     """
 
     db: Path
@@ -41,6 +44,7 @@ class StudyResult:
     ran: int
     seconds: float
     failed: int = 0
+    elsewhere: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """The counts, the seconds and the file's path as text."""
@@ -51,6 +55,7 @@ class StudyResult:
             f"{self.planned} runs planned, {self.skipped} already in {self.db}, "
             f"{self.ran} run now in {self.seconds:.1f} s"
             + (f"; {self.failed} failed (see survey show; --retry-failed)" if self.failed else "")
+            + (f"; {self.elsewhere} running in another process" if self.elsewhere else "")
         )
 
 
@@ -69,7 +74,9 @@ def run_study(
 ) -> StudyResult:
     """Run (or resume) a study, storing each record in the SQLite file ``db`` as its run ends.
 
-    Runs already stored (same spec, whatever library versions wrote them) are skipped.
+    Runs already stored (same spec, whatever library versions wrote them) are skipped. Several
+    processes may run the same study on one file at once: each run is claimed just before it
+    starts, so each is computed once, and the runs of a process that dies go to the others.
 
     Args:
         config: the study.
@@ -88,27 +95,49 @@ def run_study(
         raise InvalidInputError(f"max_runs must be a positive integer, got {max_runs!r}")
     specs = config.runs()[:max_runs]
     start = time.perf_counter()
+    ran = failed = 0
     with ResultStore(db) as store:
         store.add_study(config.name, config.config_hash, config.to_dict())
-        done = store.completed_ids()
-        if not retry_failed:
-            done |= {f.run_id for f in store.failures()}
-        todo = [s for s in specs if s.run_id not in done]
+        todo = _todo(store, specs, retry_failed)
         if on_start is not None:
             on_start(len(specs), len(specs) - len(todo))
-        ran = failed = 0
-        for result in execute(todo, workers=workers, backend=backend, address=address):
-            if isinstance(result, RunFailure):
-                store.add_failure(result)
-                failed += 1
-                if on_failure is not None:
-                    on_failure(result)
-                continue
-            ran += store.add(result)
-            if on_record is not None:
-                on_record(result)
+        skipped = len(specs) - len(todo)
+        while todo:  # again while runs of processes that died meanwhile are left
+            before = ran + failed
+            claim = functools.partial(_claim, store, skip_failed=not retry_failed)
+            for result in execute(
+                todo, workers=workers, backend=backend, address=address, claim=claim
+            ):
+                if isinstance(result, RunFailure):
+                    store.add_failure(result)
+                    failed += 1
+                    if on_failure is not None:
+                        on_failure(result)
+                    continue
+                store.add(result)
+                ran += 1
+                if on_record is not None:
+                    on_record(result)
+            todo = _todo(store, specs, retry_failed, exclude_failed=True)
+            if ran + failed == before:
+                break
+        elsewhere = store.claimed_elsewhere()
     seconds = time.perf_counter() - start
-    return StudyResult(Path(db), len(specs), len(specs) - len(todo), ran, seconds, failed)
+    return StudyResult(Path(db), len(specs), skipped, ran, seconds, failed, elsewhere)
+
+
+def _todo(
+    store: ResultStore, specs: list[RunSpec], retry_failed: bool, *, exclude_failed: bool = False
+) -> list[RunSpec]:
+    """The runs not stored (nor stored as failed, unless retried now)."""
+    done = store.completed_ids()
+    if exclude_failed or not retry_failed:
+        done |= {f.run_id for f in store.failures()}
+    return [s for s in specs if s.run_id not in done]
+
+
+def _claim(store: ResultStore, spec: RunSpec, *, skip_failed: bool) -> bool:
+    return store.claim(spec.run_id, skip_failed=skip_failed)
 
 
 def stored_run(store: ResultStore, record: SurveyRecord) -> tuple[Objective, Tensor]:
