@@ -40,8 +40,10 @@ from saddlescope.escape_options import (
     PerturbedGDOptions,
     SaddleFreeNewtonOptions,
 )
+from saddlescope.exact_zeros import ExactZeros, exact_zero_directions
 from saddlescope.hessian import HessianOperator
 from saddlescope.inertia import InertiaEstimate, estimate_inertia, inertia_from_density
+from saddlescope.kinks import KinkCheck, NearestKink, kink_check
 from saddlescope.lanczos import LanczosResult, lanczos
 from saddlescope.landscape import (
     Line,
@@ -70,6 +72,7 @@ from saddlescope.operators import (
     Operator,
     as_operator,
 )
+from saddlescope.regions import RegionTrace, activation_pattern
 from saddlescope.report import render_report, write_report
 from saddlescope.saddle_escape import EscapeEvent, SaddleEscape
 from saddlescope.search import (
@@ -93,6 +96,7 @@ __all__ = [
     "EscapeEvent",
     "EscapeResult",
     "EscapeStep",
+    "ExactZeros",
     "GDOptions",
     "HessianLinearOperator",
     "HessianOperator",
@@ -100,16 +104,19 @@ __all__ = [
     "Inertia",
     "InertiaEstimate",
     "InvalidInputError",
+    "KinkCheck",
     "LanczosResult",
     "LiftReport",
     "Line",
     "MatrixOperator",
+    "NearestKink",
     "NonFiniteError",
     "Objective",
     "Operator",
     "PerturbedGDOptions",
     "Plane",
     "Probe",
+    "RegionTrace",
     "SaddleEscape",
     "SaddleFreeNewtonOptions",
     "SaddlescopeError",
@@ -118,6 +125,7 @@ __all__ = [
     "Spectrum",
     "Tolerance",
     "TraceEstimate",
+    "activation_pattern",
     "add_neuron",
     "as_operator",
     "classify",
@@ -128,12 +136,14 @@ __all__ = [
     "eigen_directions",
     "escape_saddle",
     "estimate_inertia",
+    "exact_zero_directions",
     "find_critical_point",
     "gradient_flatness",
     "hessian_spectrum",
     "hutch_pp_trace",
     "hutchinson_trace",
     "inertia_from_density",
+    "kink_check",
     "lanczos",
     "lift_experiment",
     "line",
