@@ -40,10 +40,8 @@ from saddlescope.escape_options import (
     PerturbedGDOptions,
     SaddleFreeNewtonOptions,
 )
-from saddlescope.exact_zeros import ExactZeros, exact_zero_directions
 from saddlescope.hessian import HessianOperator
 from saddlescope.inertia import InertiaEstimate, estimate_inertia, inertia_from_density
-from saddlescope.kinks import KinkCheck, NearestKink, kink_check
 from saddlescope.lanczos import LanczosResult, lanczos
 from saddlescope.landscape import (
     Line,
@@ -64,6 +62,9 @@ from saddlescope.lifting import (
     split_neuron,
     split_objective,
 )
+from saddlescope.nonsmooth.exact_zeros import ExactZeros, exact_zero_directions
+from saddlescope.nonsmooth.kinks import KinkCheck, NearestKink, kink_check
+from saddlescope.nonsmooth.regions import RegionTrace, activation_pattern
 from saddlescope.objective import Objective
 from saddlescope.operators import (
     CallableOperator,
@@ -72,7 +73,6 @@ from saddlescope.operators import (
     Operator,
     as_operator,
 )
-from saddlescope.regions import RegionTrace, activation_pattern
 from saddlescope.report import render_report, write_report
 from saddlescope.saddle_escape import EscapeEvent, SaddleEscape
 from saddlescope.search import (

@@ -1,12 +1,12 @@
 """Watching a forward pass: which kinked ops ran, on what, and in which module.
 
 :class:`KinkWatch` is a ``TorchFunctionMode``: while active it sees every torch function call,
-and for those in :data:`~saddlescope.kink_ops.KINKED_OPS` records a :class:`KinkCall` (the op's
-:class:`~saddlescope.kink_ops.Breaks`). Forward hooks on the objective's own model copy name the
-module each call ran in; :func:`watching` installs them and removes them on the way out, also
-when the forward raises, so the copy's hook dicts are left as they were (the user's model is
-never involved). The mode is active only during a forward pass, never while the caller works
-on what it recorded.
+and for those in :data:`~saddlescope.nonsmooth.ops.KINKED_OPS` records a :class:`KinkCall`
+(the op's :class:`~saddlescope.nonsmooth.ops.Breaks`). Forward hooks on the objective's own
+model copy name the module each call ran in; :func:`watching` installs them and removes them
+on the way out, also when the forward raises, so the copy's hook dicts are left as they were
+(the user's model is never involved). The mode is active only during a forward pass, never
+while the caller works on what it recorded.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from torch.overrides import TorchFunctionMode
 
 from saddlescope.batch_loss import batch_loss, flat_leaf
 from saddlescope.batches import Batch
-from saddlescope.kink_ops import KINKED_OPS, UNMEASURED_OPS, Breaks, Unmeasured
+from saddlescope.nonsmooth.ops import KINKED_OPS, UNMEASURED_OPS, Breaks, Unmeasured
 from saddlescope.objective import Objective
 
 __all__ = ["KinkCall", "KinkWatch", "hash_calls", "watch_batch", "watched_passes", "watching"]

@@ -1,7 +1,7 @@
 """Linear regions: which one θ lies in, and where a search crossed from one to the next.
 
 A piecewise-linear network is smooth inside each linear region, the set of θ where every
-kinked unit (:mod:`saddlescope.kink_ops`), on every sample, stays on one piece. The
+kinked unit (:mod:`saddlescope.nonsmooth.ops`), on every sample, stays on one piece. The
 *activation pattern* — which piece each unit is on, over all the data — names the region; two
 points with one pattern lie in one region, so a step between them crossed no boundary.
 :func:`activation_pattern` hashes it; :class:`RegionTrace` follows a search through the regions.
@@ -14,7 +14,7 @@ from typing import Any
 
 from torch import Tensor
 
-from saddlescope.kink_watch import hash_calls, watched_passes
+from saddlescope.nonsmooth.watch import hash_calls, watched_passes
 from saddlescope.objective import Objective
 
 __all__ = ["RegionTrace", "activation_pattern"]

@@ -1,6 +1,6 @@
 """Kinks: how near θ sits to an activation boundary of a piecewise-linear network.
 
-A ReLU-type network (the ops of :mod:`saddlescope.kink_ops`: ReLU, LeakyReLU, PReLU, ReLU6,
+A ReLU-type network (the ops of :mod:`saddlescope.nonsmooth.ops`: ReLU, LeakyReLU, PReLU, ReLU6,
 Hardtanh, Hardswish, clamp, max, max pooling, …) is smooth inside each *linear region* — the
 set of θ where every unit, on every sample, stays on one piece — and only piecewise smooth
 across. Inside a region the Hessian is the local picture; on a boundary it is not: ∇L jumps
@@ -32,14 +32,15 @@ batches (held or streamed; one batch's graph at a time) and reports
   spectrum). The searches that stall on a kink end within rounding of the boundary, many
   orders of magnitude inside it;
 * the **activation pattern**, a hash of which piece every unit is on over all the data: two
-  points with one pattern lie in one linear region (:mod:`saddlescope.regions`:
-  :func:`~saddlescope.regions.activation_pattern`, :class:`~saddlescope.regions.RegionTrace`),
+  points with one pattern lie in one linear region (:mod:`saddlescope.nonsmooth.regions`:
+  :func:`~saddlescope.nonsmooth.regions.activation_pattern`,
+  :class:`~saddlescope.nonsmooth.regions.RegionTrace`),
   so a search can tell when a step crossed a boundary.
 
 A model without kinked ops is answered "smooth" after one forward pass of its first batch. The
 user's model is never touched: the ops are seen by a ``TorchFunctionMode`` and the module each
 ran in by forward hooks on the objective's own copy, removed afterwards (its hook dicts are
-left as they were; :mod:`saddlescope.kink_watch`).
+left as they were; :mod:`saddlescope.nonsmooth.watch`).
 
 Exact zeros of piecewise-linear networks
 ----------------------------------------
@@ -56,8 +57,8 @@ they are flat directions, neither ascent nor descent. Counting by the sign of th
 value (eig > 0) instead turns each into a coin flip, which is why a naive "minimum ratio" of a
 ReLU net at a minimum is ≈ 0.3–0.6 and changes with the dtype. The minimum ratio n₊/n keeps
 them in n: a ReLU minimum with k exact zeros of n has ratio at most (n − k)/n, and is not
-strict. :func:`saddlescope.exact_zeros.exact_zero_directions` counts the structural ones, so a
-figure can say "k of n eigenvalues are exact zeros".
+strict. :func:`~saddlescope.nonsmooth.exact_zeros.exact_zero_directions` counts the structural
+ones, so a figure can say "k of n eigenvalues are exact zeros".
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ import torch
 from torch import Tensor
 
 from saddlescope.checks import check_int, check_positive
-from saddlescope.kink_watch import KinkCall, hash_calls, watched_passes
+from saddlescope.nonsmooth.watch import KinkCall, hash_calls, watched_passes
 from saddlescope.objective import Objective
 from saddlescope.tolerance import default_grad_tol
 
@@ -140,7 +141,7 @@ class KinkCheck:
         pattern: the :func:`activation_pattern` hash ("" when smooth).
         ops: each kinked op seen, as "op in module", in order.
         unmeasured: kinked ops seen whose boundaries are not measured (their kinks are not in
-            the figures above; see :mod:`saddlescope.kink_ops`).
+            the figures above; see :mod:`saddlescope.nonsmooth.ops`).
     """
 
     smooth: bool

@@ -12,8 +12,8 @@ negligible.
 The count k is a lower bound on the exact zeros of the spectrum (zero directions that are not
 coordinate directions, such as ReLU's rescaling symmetry at a critical point, are not counted).
 An eigensolver returns these eigenvalues as rounding, ~ε·max|λ| with either sign; the zero band
-of :mod:`saddlescope.tolerance` counts them as zero, and :mod:`saddlescope.kinks` explains why
-that is the honest count and what it means for the minimum ratio.
+of :mod:`saddlescope.tolerance` counts them as zero, and :mod:`~saddlescope.nonsmooth.kinks`
+explains why that is the honest count and what it means for the minimum ratio.
 """
 
 from __future__ import annotations
