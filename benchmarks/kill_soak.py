@@ -62,13 +62,15 @@ MODES = ("driver-kill", "group-kill", "driver-term", "worker-kill", "two-drivers
 def _start(config: Path, db: Path, out: Path) -> subprocess.Popen[bytes]:
     cmd = [sys.executable, "-m", "saddlescope.cli", "survey", str(config), "--db", str(db)]
     cmd += ["--workers", "2", "--out", str(out)]
-    return subprocess.Popen(
-        cmd,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
+    out.mkdir(exist_ok=True)
+    with open(out / "drivers.log", "ab") as log:
+        return subprocess.Popen(
+            cmd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
 
 
 def _children(pid: int) -> list[int]:
@@ -150,8 +152,11 @@ def _round(config: Path, db: Path, out: Path, mode: str, rng: random.Random) -> 
     _wait_for_runs(db, rng.randint(0, 2), procs)
     time.sleep(rng.uniform(0.0, 1.5))  # sometimes during start-up, sometimes mid-write
     victim = rng.choice(procs)
-    if victim.poll() is not None:
-        return 0, "finished"
+    if victim.poll() is not None:  # the study ended (or the driver failed: see drivers.log)
+        for other in procs:
+            if other.poll() is None:
+                _kill(other, "driver-term", rng)
+        return 0, "finished" if victim.returncode == 0 else f"driver exit {victim.returncode}"
     pids = _kill(victim, "driver-kill" if mode == "two-drivers" else mode, rng)
     for other in procs:
         if other is not victim and other.poll() is None:
@@ -176,7 +181,11 @@ def _compare(db: Path, reference: Path) -> dict[str, int]:
 
 def _finish(config: Path, db: Path, reference: Path, totals: dict[str, int]) -> None:
     """Run the study to its end, compare, add to ``totals``, and start a new file."""
-    totals["left for the final runs"] += run_study(load_config(config), db).ran
+    result = run_study(load_config(config), db)
+    totals["left for the final runs"] += result.ran
+    totals["left to another process"] += result.elsewhere
+    with ResultStore(db, readonly=True) as store:
+        totals["stored as failed"] += len(store.failures())
     for key, value in _compare(db, reference).items():
         totals[key] += value
     totals["studies"] += 1
@@ -191,14 +200,17 @@ def soak(kills: int, seed: int, seeds: int, tmp: Path) -> dict[str, int]:
     reference, db, out = tmp / "reference.db", tmp / "soak.db", tmp / "out"
     run_study(load_config(config), reference)
     rng = random.Random(seed)
-    keys = ("studies", "runs", "left for the final runs", "lost", "duplicated", "different")
+    keys = ("studies", "runs", "left for the final runs", "left to another process")
+    keys += ("stored as failed", "driver errors", "lost", "duplicated", "different")
     totals = dict.fromkeys(keys, 0) | {f"kills {m}": 0 for m in MODES}
     totals |= {"orphan processes": 0, "integrity failures": 0}
     done = 0
     while done < kills:
         mode = rng.choice(MODES)
         left, integrity = _round(config, db, out, mode, rng)
-        if integrity == "finished":
+        if integrity.startswith("driver exit"):
+            totals["driver errors"] += 1
+        if integrity == "finished" or integrity.startswith("driver exit"):
             _finish(config, db, reference, totals)
             continue
         totals[f"kills {mode}"] += 1
@@ -209,6 +221,10 @@ def soak(kills: int, seed: int, seeds: int, tmp: Path) -> dict[str, int]:
             with ResultStore(db, readonly=True) as store:
                 print(f"  {done} kills, {len(store)} runs stored", flush=True)
     _finish(config, db, reference, totals)
+    log = out / "drivers.log"
+    errors = {ln for ln in log.read_text(errors="replace").splitlines() if "error" in ln.lower()}
+    for line in sorted(errors)[:10]:
+        print(f"  driver said: {line}")
     return {"kills": done, **totals}
 
 

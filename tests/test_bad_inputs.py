@@ -14,6 +14,8 @@ from saddlescope import InvalidInputError, classify, toy
 from saddlescope.search import gradient_flatness
 from saddlescope.survey.config import load_config
 
+pytestmark = pytest.mark.bad_input
+
 F64 = torch.float64
 BODY = "seeds = 1\n[model]\nhidden = [[2]]\n"
 

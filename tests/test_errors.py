@@ -21,6 +21,8 @@ from saddlescope import (
 )
 from saddlescope.landscape import line
 
+pytestmark = pytest.mark.bad_input
+
 F64 = torch.float64
 
 

@@ -12,6 +12,8 @@ from torch import nn
 from saddlescope import InvalidInputError
 from saddlescope.loading import build, load_checkpoint, load_object, param_prefixes
 
+pytestmark = pytest.mark.bad_input
+
 
 def _model(seed: int = 0) -> nn.Module:
     torch.manual_seed(seed)

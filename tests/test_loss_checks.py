@@ -9,6 +9,8 @@ from torch import nn
 from conftest import classification_data, make_mlp
 from saddlescope import InvalidInputError, NonFiniteError, Objective
 
+pytestmark = pytest.mark.bad_input
+
 F64 = torch.float64
 
 

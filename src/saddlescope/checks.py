@@ -15,13 +15,16 @@ import torch
 from saddlescope.errors import InvalidInputError
 
 __all__ = [
+    "check_bool",
     "check_callable",
     "check_choice",
     "check_device",
     "check_dtype",
+    "check_finite",
     "check_fraction",
     "check_int",
     "check_positive",
+    "check_seed",
 ]
 
 
@@ -45,10 +48,10 @@ def check_positive(name: str, value: Any, *, allow_zero: bool = False) -> float:
 
     Args:
         name: the argument's name, quoted in the error message.
-        value: what the caller passed: anything ``float()`` accepts except a ``bool``.
+        value: what the caller passed: a real number (not a ``bool`` or text).
         allow_zero: accept 0 as well (default False: strictly positive).
     """
-    if isinstance(value, bool):
+    if isinstance(value, bool | str | bytes):
         raise InvalidInputError(f"{name} must be a number, got {value!r}")
     try:
         x = float(value)
@@ -60,17 +63,63 @@ def check_positive(name: str, value: Any, *, allow_zero: bool = False) -> float:
     return x
 
 
-def check_int(name: str, value: Any, minimum: int) -> int:
-    """Return ``value`` if it is an integer (not a bool) ≥ ``minimum``.
+def check_finite(name: str, value: Any) -> float:
+    """Return ``value`` as a float if it is a finite real number (not a bool or text).
+
+    Args:
+        name: the argument's name, quoted in the error message.
+        value: what the caller passed.
+    """
+    if not isinstance(value, bool | str | bytes):
+        try:
+            x = float(value)
+        except (TypeError, ValueError):
+            x = math.nan
+        if math.isfinite(x):
+            return x
+    raise InvalidInputError(f"{name} must be a finite number, got {value!r}")
+
+
+def check_int(name: str, value: Any, minimum: int, maximum: int | None = None) -> int:
+    """Return ``value`` if it is an integer (not a bool) ≥ ``minimum`` (and ≤ ``maximum``).
 
     Args:
         name: the argument's name, quoted in the error message.
         value: what the caller passed; an ``int`` but not a ``bool``.
         minimum: the smallest accepted value (inclusive).
+        maximum: the largest accepted value (inclusive); None for no bound.
     """
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise InvalidInputError(f"{name} must be an integer ≥ {minimum}, got {value!r}")
+    if maximum is not None and value > maximum:
+        raise InvalidInputError(
+            f"{name} = {value:,} is over {maximum:,}, the most this can hold or run in "
+            "reasonable time; use a smaller value"
+        )
     return int(value)
+
+
+def check_seed(value: Any) -> int:
+    """Return ``value`` if it is a usable random seed: an integer ≥ 0 (not a bool).
+
+    Args:
+        value: what the caller passed as ``seed``.
+    """
+    return check_int("seed", value, 0)
+
+
+def check_bool(name: str, value: Any, *, allow_none: bool = False) -> bool | None:
+    """Return ``value`` if it is True or False (or None with ``allow_none``).
+
+    Args:
+        name: the argument's name, quoted in the error message.
+        value: what the caller passed.
+        allow_none: accept None as well (an "automatic" choice).
+    """
+    if isinstance(value, bool) or (allow_none and value is None):
+        return value
+    allowed = "True, False or None" if allow_none else "True or False"
+    raise InvalidInputError(f"{name} must be {allowed}, got {value!r}")
 
 
 def check_fraction(name: str, value: Any, example: str) -> float:

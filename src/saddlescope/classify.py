@@ -15,7 +15,6 @@ the second-order test, the loss at its lower bound, probing.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +22,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from saddlescope.checks import check_positive
+from saddlescope.checks import check_finite, check_int, check_positive
 from saddlescope.cost import DEFAULT_MAX_DENSE_SECONDS, PathChoice, choose_path
 from saddlescope.critical_point import CriticalPoint, Kind, Probe, ProbeVerdict
 from saddlescope.errors import InvalidInputError
@@ -202,6 +201,8 @@ def classify(
     ('saddle', 0.5, 0.5)
     """
     radii = _check_options(probe_radii, max_dense_seconds, loss_lower_bound)
+    if k is not None:
+        check_int("k", k, 1)
     tolerance = Tolerance.resolve(obj.dtype, grad_tol=grad_tol, rtol=rtol, atol=atol)
     theta = obj.check_theta(theta)
     loss, g = obj.loss_and_grad(theta)
@@ -258,18 +259,9 @@ def _check_options(
             f"max_dense_seconds must be a number ≥ 0 (math.inf: dense whenever it fits), got "
             f"{max_dense_seconds!r}"
         )
-    if loss_lower_bound is not None and not _finite(loss_lower_bound):
-        raise InvalidInputError(
-            f"loss_lower_bound must be a finite number (or None), got {loss_lower_bound!r}"
-        )
+    if loss_lower_bound is not None:
+        check_finite("loss_lower_bound", loss_lower_bound)
     return radii
-
-
-def _finite(x: Any) -> bool:
-    try:
-        return not isinstance(x, bool) and math.isfinite(float(x))
-    except (TypeError, ValueError):
-        return False
 
 
 def _non_negative(x: Any) -> bool:

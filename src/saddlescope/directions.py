@@ -73,8 +73,8 @@ class EigenDirection:
 
 
 def _which_tuple(which: str | Sequence[str]) -> tuple[str, ...]:
-    ends = (which,) if isinstance(which, str) else tuple(which)
-    if not ends:
+    ends = (which,) if isinstance(which, str) else which
+    if not isinstance(ends, (tuple, list)) or not ends:
         raise InvalidInputError(f"which must name at least one of {EIGEN_ENDS}")
     return tuple(check_choice("which", w, EIGEN_ENDS) for w in ends)
 

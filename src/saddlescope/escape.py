@@ -31,7 +31,7 @@ from typing import Any, Literal, NamedTuple
 import torch
 from torch import Tensor
 
-from saddlescope.checks import check_choice, check_int, check_positive
+from saddlescope.checks import check_choice, check_finite, check_int, check_positive, check_seed
 from saddlescope.errors import HessianTooLargeError, InvalidInputError
 from saddlescope.escape_options import (
     CurvatureOptions,
@@ -218,6 +218,9 @@ def escape_saddle(
     impl = _METHODS[check_choice("method", method, ESCAPE_METHODS)]
     opts = impl.options.build(method, options)
     check_int("max_steps", max_steps, 0)
+    check_seed(seed)
+    if target_loss is not None:
+        target_loss = check_finite("target_loss", target_loss)
     if target_loss is not None and decrease is not None:
         raise InvalidInputError("give target_loss or decrease, not both")
     theta = obj.check_theta(theta).clone()

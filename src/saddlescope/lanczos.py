@@ -45,7 +45,7 @@ import torch
 from scipy.linalg import eigh_tridiagonal
 from torch import Tensor
 
-from saddlescope.checks import check_choice, check_int, check_positive
+from saddlescope.checks import check_choice, check_int, check_positive, check_seed
 from saddlescope.errors import InvalidInputError, NonFiniteError
 from saddlescope.operators import Operator, as_operator
 from saddlescope.tolerance import LANCZOS_TOL
@@ -362,9 +362,10 @@ def lanczos(
     op = as_operator(op)
     check_choice("which", which, ("smallest", "largest", "both"))
     check_choice("bound", bound, ("gap", "residual"))
-    check_positive("lanczos_tol", lanczos_tol)
+    check_positive("lanczos_tol", lanczos_tol, allow_zero=True)
     check_positive("floor", floor, allow_zero=True)
     check_int("k", k, 1)
+    check_seed(seed)
     n = op.shape[0]
     steps = (
         min(n, max(20 * k, 100))

@@ -125,8 +125,11 @@ class Plane:
 
 
 def _grid_axis(name: str, values: Tensor | list[float]) -> Tensor:
-    t = torch.as_tensor(values, dtype=torch.float64).flatten()
-    if t.numel() == 0 or not torch.isfinite(t).all():
+    try:
+        t = torch.as_tensor(values, dtype=torch.float64)
+    except (TypeError, ValueError, RuntimeError):
+        t = torch.empty(0)
+    if t.ndim != 1 or t.numel() == 0 or not torch.isfinite(t).all():
         raise InvalidInputError(f"{name} must be a non-empty list of finite numbers")
     return t
 
@@ -143,7 +146,7 @@ def line(obj: Objective, theta: Tensor, direction: Tensor, alphas: Tensor | list
     Returns:
         A :class:`Line`.
     """
-    theta, d = obj.check_theta(theta), obj.check_theta(direction, "direction")
+    theta, d = obj.check_theta(theta), _check_direction(obj, direction)
     a = _grid_axis("alphas", alphas)
     points = torch.cat([theta[None], theta + a.to(theta)[:, None] * d])
     losses = obj.losses(points).cpu().to(torch.float64)
@@ -173,7 +176,7 @@ def plane(
         A :class:`Plane` with ``losses[j, i]`` at (alphas[i], betas[j]).
     """
     theta = obj.check_theta(theta)
-    d1, d2 = obj.check_theta(d1, "d1"), obj.check_theta(d2, "d2")
+    d1, d2 = _check_direction(obj, d1, "d1"), _check_direction(obj, d2, "d2")
     a, b = _grid_axis("alphas", alphas), _grid_axis("betas", betas)
     B, A = torch.meshgrid(b.to(theta), a.to(theta), indexing="ij")
     points = theta + A.reshape(-1, 1) * d1 + B.reshape(-1, 1) * d2

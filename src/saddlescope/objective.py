@@ -138,6 +138,8 @@ class Objective:
             loss_fn = copy.deepcopy(loss_fn).to(device=self.device, dtype=self.dtype)
             loss_fn.requires_grad_(False)  # its own parameters are constants here
         self.loss_fn = loss_fn
+        checks.check_bool("per_sample_mean", per_sample_mean)
+        hold_data = checks.check_bool("hold_data", hold_data, allow_none=True)
         hold = {None: self.memory_budget // 2, True: sys.maxsize, False: -1}[hold_data]
         self._load = partial(load_data, batch_weight=batch_weight, hold_bytes=hold)
         self._vmap_ok = True  # False once a vmap'd loss failed (see losses)

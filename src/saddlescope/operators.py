@@ -18,7 +18,7 @@ any operator to SciPy.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -109,12 +109,7 @@ class MatrixOperator:
     """
 
     def __init__(self, matrix: Tensor) -> None:
-        if not isinstance(matrix, Tensor) or matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
-            shape = tuple(matrix.shape) if isinstance(matrix, Tensor) else type(matrix).__name__
-            raise InvalidInputError(f"need a square matrix (a 2-D tensor), got {shape}")
-        if not matrix.is_floating_point():
-            raise InvalidInputError(f"the matrix must be floating point, got {matrix.dtype}")
-        self.matrix = matrix
+        self.matrix = check_symmetric_matrix(matrix)
         n = matrix.shape[0]
         self.shape = (n, n)
         self.dtype = matrix.dtype
@@ -264,6 +259,32 @@ def symmetrize(H: Tensor, chunk: int) -> Tensor:
     return H
 
 
+def check_symmetric_matrix(matrix: Any) -> Tensor:
+    """``matrix`` if it is a finite, symmetric, floating-point n×n tensor; else a clear error.
+
+    Symmetric means ``|H − Hᵀ| ≤ √ε · max|H|`` entrywise (ε of its dtype): rounding in how H
+    was assembled is allowed, a wrong matrix is not.
+
+    Args:
+        matrix: the candidate Hessian.
+    """
+    if not isinstance(matrix, Tensor) or matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
+        shape = tuple(matrix.shape) if isinstance(matrix, Tensor) else type(matrix).__name__
+        raise InvalidInputError(f"need a square matrix (a 2-D tensor), got {shape}")
+    if not matrix.is_floating_point():
+        raise InvalidInputError(f"the matrix must be floating point, got {matrix.dtype}")
+    if not bool(torch.isfinite(matrix).all()):
+        raise NonFiniteError("the matrix holds NaN or Inf; pass a finite Hessian")
+    gap = float((matrix - matrix.mT).abs().max()) if matrix.numel() else 0.0
+    scale = float(matrix.abs().max()) if matrix.numel() else 0.0
+    if gap > torch.finfo(matrix.dtype).eps ** 0.5 * scale:
+        raise InvalidInputError(
+            f"the matrix is not symmetric (max |H − Hᵀ| = {gap:.3g}); a Hessian is symmetric — "
+            "pass (H + H.T) / 2 if the asymmetry is rounding"
+        )
+    return matrix
+
+
 def check_block(op: Operator, v: Tensor) -> Tensor:
     """``v`` in the operator's dtype and device, or a clear error for a wrong shape.
 
@@ -272,7 +293,13 @@ def check_block(op: Operator, v: Tensor) -> Tensor:
         v: a vector (n,) or a block (n, k).
     """
     n = op.shape[0]
-    v = torch.as_tensor(v).to(device=op.device, dtype=op.dtype)
+    try:
+        v = torch.as_tensor(v).to(device=op.device, dtype=op.dtype)
+    except (TypeError, ValueError, RuntimeError):
+        raise InvalidInputError(
+            f"H is {n}×{n}; the vector v to multiply must be a tensor of numbers, got "
+            f"{type(v).__name__}"
+        ) from None
     if v.ndim not in (1, 2) or v.shape[0] != n:
         raise InvalidInputError(
             f"H is {n}×{n}; cannot multiply a tensor of shape {tuple(v.shape)} (pass a vector "

@@ -137,7 +137,7 @@ class ParamLayout:
             device: the device to return it on.
             name: what to call it in the error message.
         """
-        t = torch.as_tensor(theta)
+        t = _as_vector(theta, name)
         if t.ndim != 1 or t.numel() != self.num_params:
             raise InvalidInputError(
                 f"{name} must be a 1-D vector of length {self.num_params} (this objective's "
@@ -162,6 +162,19 @@ class ParamLayout:
                 return name
         return None
 
+    def require_finite_vector(self, vec: Tensor, name: str = "θ") -> None:
+        """Raise :class:`NonFiniteError` if ``vec`` (θ or a direction) holds NaN or Inf.
+
+        Args:
+            vec: a vector like θ.
+            name: what to call it in the message.
+        """
+        bad = self.first_non_finite(vec)
+        if bad is not None:
+            raise NonFiniteError(
+                f"{name} holds NaN or Inf, first in parameter {bad!r}; pass a finite {name}"
+            )
+
     def require_finite_loss(self, value: Tensor, theta: Tensor) -> None:
         """Raise :class:`NonFiniteError` if the loss is not finite, naming the cause.
 
@@ -173,7 +186,7 @@ class ParamLayout:
             return
         bad = self.first_non_finite(theta)
         if bad is not None:
-            raise NonFiniteError(f"θ holds NaN or Inf, first in parameter {bad!r}; pass a finite θ")
+            self.require_finite_vector(theta)
         raise NonFiniteError(
             f"the loss is {value.item()} at θ although θ is finite; check loss_fn and the data "
             "(a log of 0, an overflow in float16/float32?)"
@@ -390,3 +403,19 @@ def _compose_weight_norms(module: nn.Module) -> None:
             for i, p in enumerate(m):
                 if isinstance(p, _WeightNorm):
                     m[i] = _ComposedWeightNormParametrization(p.dim)
+
+
+def _as_vector(theta: Any, name: str) -> Tensor:
+    """``theta`` as a tensor holding numbers, or a clear error (None, text, meta tensors)."""
+    if isinstance(theta, Tensor) and theta.is_meta:
+        raise InvalidInputError(
+            f"{name} is on the 'meta' device and holds no values; pass a real vector such as "
+            "obj.theta0"
+        )
+    try:
+        return torch.as_tensor(theta)
+    except (TypeError, ValueError, RuntimeError):
+        raise InvalidInputError(
+            f"{name} must be a vector of numbers (a tensor, array or list of floats), got "
+            f"{type(theta).__name__}; use obj.theta0 as a template"
+        ) from None

@@ -165,6 +165,7 @@ def gradient_flatness(
         grad: ∇L(θ) when already known, to skip recomputing it.
     """
     theta = obj.check_theta(theta)
+    check_positive("minres_rtol", minres_rtol)
     g = obj.grad(theta) if grad is None else obj.check_theta(grad, "grad")
     gn = float(torch.linalg.vector_norm(g))
     if gn == 0:
@@ -397,6 +398,7 @@ def find_critical_point(
     check_int("max_steps", steps_cap, 0)
     start = time.perf_counter()
     theta = obj.check_theta(theta0).clone()
+    obj.layout.require_finite_vector(theta)
     o = _options(obj, theta, grad_tol, minres_rtol, minres_maxiter, armijo, min_step, max_step_norm)
     check_positive("flat_tol", flat_tol)
     loss, g = obj.loss_and_grad(theta)

@@ -37,6 +37,7 @@ from saddlescope.operators import (
     HessianLinearOperator,
     Operator,
     as_operator,
+    check_symmetric_matrix,
     dense_matrix,
 )
 from saddlescope.tolerance import LANCZOS_TOL, Inertia, Tolerance
@@ -168,6 +169,7 @@ def spectrum_from_matrix(
         eigenvectors: also compute the eigenvectors (``eigh``; else ``eigvalsh``).
         hvps: the products it took to build H, recorded in the result.
     """
+    H = check_symmetric_matrix(H)
     tol = Tolerance.resolve(H.dtype, rtol=rtol, atol=atol)
     if eigenvectors:
         values, vectors = torch.linalg.eigh(H)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -11,7 +12,16 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
-__all__ = ["console", "db_option", "fmt", "out_option", "printable", "safe", "vec"]
+__all__ = [
+    "FiniteFloat",
+    "console",
+    "db_option",
+    "fmt",
+    "out_option",
+    "printable",
+    "safe",
+    "vec",
+]
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
@@ -39,6 +49,29 @@ def printable(text: str) -> str:
         text: any text.
     """
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+class FiniteFloat(click.FloatRange):
+    """A finite float in an optional range.
+
+    click's ``FloatRange`` lets NaN through every bound (each comparison with NaN is false) and
+    accepts ±inf.
+    """
+
+    name = "finite float"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        """The value as a float, refused when NaN or infinite (then the range is checked).
+
+        Args:
+            value: the text given on the command line (or a default).
+            param: the option, for the error message.
+            ctx: click's context, for the error message.
+        """
+        rv = click.FLOAT.convert(value, param, ctx)
+        if not math.isfinite(rv):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return super().convert(rv, param, ctx)
 
 
 def out_option(default: str, help: str = "Folder for figures and data.") -> Callable[..., Any]:

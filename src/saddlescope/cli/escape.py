@@ -9,7 +9,7 @@ import click
 from rich.table import Table
 
 from saddlescope import plots
-from saddlescope.cli.common import console, db_option, fmt, out_option, safe
+from saddlescope.cli.common import FiniteFloat, console, db_option, fmt, out_option, safe
 from saddlescope.escape import EscapeResult
 from saddlescope.survey import ResultStore, SurveyRecord, escape_stored
 from saddlescope.survey.summary import representative
@@ -23,14 +23,14 @@ __all__ = ["escape", "print_escapes"]
     "--saddles",
     default=3,
     show_default=True,
-    type=click.IntRange(0),
+    type=click.IntRange(1),
     help="How many survey saddles (spread over the loss range).",
 )
 @click.option(
     "--decrease",
     default=0.1,
     show_default=True,
-    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    type=FiniteFloat(0, 1, min_open=True, max_open=True),
     help="For survey saddles: escaped once the loss is lower by this fraction.",
 )
 @click.option("--max-steps", default=2000, show_default=True, type=click.IntRange(1))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from saddlescope.cli.common import console, db_option, out_option
+from saddlescope.cli.common import FiniteFloat, console, db_option, out_option
 from saddlescope.errors import InvalidInputError
 from saddlescope.survey import ResultStore, SurveyRecord, classify_options, rebuild
 from saddlescope.survey.summary import representative
@@ -22,7 +22,12 @@ __all__ = ["landscape", "pick_record"]
     default=None,
     help="Run id in --db (default: the converged saddle of median loss).",
 )
-@click.option("--span", default=1.0, show_default=True, type=click.FloatRange(min=0, min_open=True))
+@click.option(
+    "--span",
+    default=None,
+    type=FiniteFloat(min=0, min_open=True),
+    help="Half-width of the slices through a stored run, in units of ‖d‖ (default 1; needs --db).",
+)
 @click.option(
     "--html/--no-html",
     default=None,
@@ -31,7 +36,12 @@ __all__ = ["landscape", "pick_record"]
 @click.option("--seed", default=0, show_default=True, type=int)
 @out_option("results/landscape")
 def landscape(
-    db: Path | None, run_id: str | None, span: float, html: bool | None, seed: int, out_dir: Path
+    db: Path | None,
+    run_id: str | None,
+    span: float | None,
+    html: bool | None,
+    seed: int,
+    out_dir: Path,
 ) -> None:
     """Slices of the loss through a critical point: eigen- and random directions, spectrum.
 
@@ -40,6 +50,8 @@ def landscape(
     """
     from saddlescope.pictures import model_pictures, worked_example_pictures
 
+    if db is None and (run_id is not None or span is not None):
+        raise click.UsageError("--run and --span choose and draw a stored run; add --db DB")
     if db is None:
         paths = worked_example_pictures(out_dir, html=html, seed=seed)
     else:
@@ -56,7 +68,7 @@ def landscape(
             theta,
             out_dir,
             seed=seed,
-            span=span,
+            span=1.0 if span is None else span,
             html=html,
             prefix=f"{record.run_id}_",
             classify_kwargs=classify_options(record),

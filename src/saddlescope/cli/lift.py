@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from saddlescope.cli.common import console, out_option
+from saddlescope.cli.common import FiniteFloat, console, out_option
 from saddlescope.files import write_text
 
 __all__ = ["lift"]
@@ -32,7 +32,7 @@ __all__ = ["lift"]
     "--ratio",
     "ratios",
     multiple=True,
-    type=float,
+    type=FiniteFloat(),
     help="Split ratios λ (repeatable; default -0.5 0 0.25 0.5 1 1.5).",
 )
 @click.option("--seed", default=0, show_default=True, type=int)

@@ -196,7 +196,7 @@ class RunSpec:
             raw: the nested dict; a malformed one raises :class:`InvalidInputError`.
         """
         try:
-            return cls(
+            spec = cls(
                 study=str(raw["study"]),
                 config_hash=str(raw["config_hash"]),
                 data=DataConfig(**raw["data"]),
@@ -209,6 +209,20 @@ class RunSpec:
             )
         except (KeyError, TypeError, ValueError) as err:
             raise InvalidInputError(f"not a readable run spec ({err!r})") from None
+        spec.validate()
+        return spec
+
+    def validate(self) -> None:
+        """Check every section as a config is checked, sizes included.
+
+        A spec read back from a file is untrusted: a crafted one must not allocate or run.
+        """
+        validate_data(self.data)
+        validate_model(ModelConfig(hidden=(self.hidden,), activation=self.activation))
+        validate_train(self.train)
+        validate_search(self.search)
+        validate_spectrum(self.spectrum)
+        check_int("the run's seed", self.seed, 0)
 
 
 @dataclass(frozen=True)

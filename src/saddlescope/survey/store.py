@@ -113,6 +113,7 @@ class ResultStore:
                 "file or one written by saddlescope"
             )
         self._refuse_foreign_objects()
+        self._require_intact()
         if version > SCHEMA_VERSION:
             raise InvalidInputError(
                 f"{self.path} was written by a newer saddlescope (schema {version}; this one "
@@ -127,6 +128,22 @@ class ResultStore:
             f"{self.path} holds results in another layout (schema {version}, not written by "
             "this version of saddlescope); use a new database file"
         )
+
+    def _require_intact(self) -> None:
+        """A damaged file is an error, never a partial table.
+
+        ``PRAGMA quick_check`` checks each page's structure in one pass over the file.
+        """
+        try:
+            verdict = [r[0] for r in self._conn.execute("PRAGMA quick_check(3)")]
+        except sqlite3.DatabaseError as err:
+            verdict = [str(err)]
+        if verdict != ["ok"]:
+            said = " ".join(" ".join(verdict).split())[:200]
+            raise sqlite3.DatabaseError(
+                f"{self.path} is damaged (SQLite's check: {said}); "
+                "restore it from a copy, or start a new file with --db NEW"
+            )
 
     def _refuse_foreign_objects(self) -> None:
         """Triggers, views and tables saddlescope did not create: refused, never run.

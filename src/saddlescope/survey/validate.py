@@ -5,6 +5,7 @@ Every message names the config key (``config key 'train.lr' must be ...``) and w
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 from saddlescope.checks import check_int, check_positive
@@ -33,6 +34,22 @@ __all__ = [
 ]
 
 OPTIMIZERS = ("adam", "sgd", "lbfgs")
+
+# The largest sizes a study may ask for: a config (or a database's stored one) is checked
+# against them before anything is allocated, so a crafted file cannot exhaust memory or time.
+LIMITS = {
+    "data.n_samples": 1_000_000,
+    "data.d_in": 10_000,
+    "data.d_out": 10_000,
+    "data.teacher_hidden": 10_000,
+    "data.classes": 10_000,
+    "data.pool": 64,
+    "model.width": 100_000,
+    "model.depth": 64,
+    "train.steps": 10_000_000,
+    "train.batch_size": 1_000_000,
+    "search.max_steps": 1_000_000,
+}
 SEARCH_METHODS = tuple(METHODS)
 
 
@@ -46,6 +63,8 @@ def validate_data(d: DataConfig) -> None:
     _check_int("data.n_samples", d.n_samples, 1)
     for key in ("seed", "classes", "pool", "d_in", "teacher_hidden", "d_out"):
         _check_int(f"data.{key}", getattr(d, key), 0 if key == "seed" else 1)
+    if d.seed > 2**63 - 1:
+        raise InvalidInputError(f"config key 'data.seed' must be < 2**63, got {d.seed}")
     if d.name == "digits":
         try:
             load_dataset("digits", n_samples=d.n_samples, classes=d.classes, pool=d.pool)
@@ -66,6 +85,11 @@ def validate_model(m: ModelConfig) -> None:
         if any(not isinstance(w, int) or isinstance(w, bool) or w < 1 for w in widths):
             raise InvalidInputError(
                 f"config key 'model.hidden': widths must be positive integers, got {list(widths)}"
+            )
+        if len(widths) > LIMITS["model.depth"] or max(widths, default=0) > LIMITS["model.width"]:
+            raise InvalidInputError(
+                f"config key 'model.hidden': {list(widths)} is over the limits "
+                f"({LIMITS['model.depth']} layers of at most {LIMITS['model.width']:,} units)"
             )
     _check_choice("model.activation", m.activation, tuple(ACTIVATIONS))
 
@@ -109,7 +133,11 @@ def validate_spectrum(sp: SpectrumConfig) -> None:
     _check_int("spectrum.memory_budget", sp.memory_budget, 1)
     if sp.loss_lower_bound is not None:
         bound = sp.loss_lower_bound
-        if not isinstance(bound, (int, float)) or isinstance(bound, bool) or bound != bound:
+        if (
+            not isinstance(bound, (int, float))
+            or isinstance(bound, bool)
+            or not math.isfinite(bound)
+        ):
             raise InvalidInputError(
                 "config key 'spectrum.loss_lower_bound' must be a number or \"none\", "
                 f"got {bound!r}"
@@ -124,7 +152,7 @@ def _check_choice(key: str, value: Any, choices: tuple[str, ...], what: str = ""
 
 
 def _check_int(key: str, value: Any, minimum: int) -> None:
-    check_int(f"config key '{key}'", value, minimum)
+    check_int(f"config key '{key}'", value, minimum, LIMITS.get(key))
 
 
 def _check_float(key: str, value: Any, *, allow_zero: bool = False) -> None:
