@@ -23,6 +23,7 @@ instead of silently giving another objective.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -30,9 +31,10 @@ from typing import Any, Literal
 import torch
 from torch import Tensor
 
+from saddlescope.checks import check_bool
 from saddlescope.errors import InvalidInputError, NonFiniteError
 
-__all__ = ["Batch", "BatchKind", "Data", "HeldData", "StreamedData", "load_data"]
+__all__ = ["Batch", "BatchKind", "Data", "HeldData", "StreamedData", "hold_bytes", "load_data"]
 
 BatchKind = Literal["pair", "tuple", "dict"]
 BatchWeight = Callable[[Any], float]
@@ -313,6 +315,17 @@ def _as_batches(data: Any) -> Iterable[Any]:
             f"batches (a list or a DataLoader), got {type(data).__name__}"
         )
     return data
+
+
+def hold_bytes(hold_data: Any, memory_budget: int) -> int:
+    """The most bytes of data to hold in memory for ``Objective(hold_data=...)``.
+
+    Args:
+        hold_data: None (hold what fits half the budget), True (hold all) or False (stream).
+        memory_budget: the objective's memory budget in bytes.
+    """
+    choice = check_bool("hold_data", hold_data, allow_none=True)
+    return {None: memory_budget // 2, True: sys.maxsize, False: -1}[choice]
 
 
 def load_data(

@@ -200,9 +200,7 @@ def classify(
     >>> cp.kind, cp.index, cp.minimum_ratio
     ('saddle', 0.5, 0.5)
     """
-    radii = _check_options(probe_radii, max_dense_seconds, loss_lower_bound)
-    if k is not None:
-        check_int("k", k, 1)
+    radii = _check_options(probe_radii, max_dense_seconds, loss_lower_bound, k)
     tolerance = Tolerance.resolve(obj.dtype, grad_tol=grad_tol, rtol=rtol, atol=atol)
     theta = obj.check_theta(theta)
     loss, g = obj.loss_and_grad(theta)
@@ -248,7 +246,10 @@ def classify(
 
 
 def _check_options(
-    probe_radii: tuple[float, ...], max_dense_seconds: float, loss_lower_bound: float | None
+    probe_radii: tuple[float, ...],
+    max_dense_seconds: float,
+    loss_lower_bound: float | None,
+    k: int | None,
 ) -> tuple[float, ...]:
     """The probe radii, sorted, once every option is checked (clear errors otherwise)."""
     radii = tuple(sorted(check_positive("probe radius", r) for r in probe_radii))
@@ -261,6 +262,8 @@ def _check_options(
         )
     if loss_lower_bound is not None:
         check_finite("loss_lower_bound", loss_lower_bound)
+    if k is not None:
+        check_int("k", k, 1)
     return radii
 
 

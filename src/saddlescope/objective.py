@@ -16,7 +16,6 @@ the dense matrix when it fits.
 from __future__ import annotations
 
 import copy
-import sys
 from collections.abc import Callable, Iterable, Sequence
 from functools import partial
 from typing import Any, cast
@@ -28,7 +27,7 @@ from torch.func import vmap
 
 from saddlescope import checks
 from saddlescope.batch_loss import LossFn, batch_loss, flat_leaf, loss_and_grad_at, model_outputs
-from saddlescope.batches import Batch, Data, HeldData, load_data
+from saddlescope.batches import Batch, Data, HeldData, hold_bytes, load_data
 from saddlescope.errors import InvalidInputError
 from saddlescope.hessian import HessianOperator, check_dense_fits, dense_hessian, graph_size
 from saddlescope.loss_checks import check_loss
@@ -138,13 +137,12 @@ class Objective:
             loss_fn = copy.deepcopy(loss_fn).to(device=self.device, dtype=self.dtype)
             loss_fn.requires_grad_(False)  # its own parameters are constants here
         self.loss_fn = loss_fn
-        checks.check_bool("per_sample_mean", per_sample_mean)
-        hold_data = checks.check_bool("hold_data", hold_data, allow_none=True)
-        hold = {None: self.memory_budget // 2, True: sys.maxsize, False: -1}[hold_data]
+        hold = hold_bytes(hold_data, self.memory_budget)
         self._load = partial(load_data, batch_weight=batch_weight, hold_bytes=hold)
         self._vmap_ok = True  # False once a vmap'd loss failed (see losses)
         # a per-sample mean can be checked, and batches stacked, unless batch statistics couple
         # the samples of a batch
+        checks.check_bool("per_sample_mean", per_sample_mean)
         self._per_sample_mean = per_sample_mean and not batch_coupled(self._module)
         self._batch_weight = batch_weight
         self._set_data(data)

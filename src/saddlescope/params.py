@@ -184,9 +184,7 @@ class ParamLayout:
         """
         if torch.isfinite(value):
             return
-        bad = self.first_non_finite(theta)
-        if bad is not None:
-            self.require_finite_vector(theta)
+        self.require_finite_vector(theta)
         raise NonFiniteError(
             f"the loss is {value.item()} at θ although θ is finite; check loss_fn and the data "
             "(a log of 0, an overflow in float16/float32?)"
