@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from saddlescope import InvalidInputError, classify, toy
-from saddlescope.search import gradient_flatness
+from saddlescope import InvalidInputError, classify, find_critical_point, toy
 from saddlescope.survey.config import load_config
 
 pytestmark = pytest.mark.bad_input
@@ -31,7 +30,7 @@ def test_loss_lower_bound_must_be_finite(bound):
 def test_minres_maxiter_must_be_a_positive_integer(maxiter):
     obj = toy.worked_example_objective()
     with pytest.raises(InvalidInputError, match="minres_maxiter"):
-        gradient_flatness(obj, torch.tensor([0.5, 0.1], dtype=F64), minres_maxiter=maxiter)
+        find_critical_point(obj, torch.tensor([0.5, 0.1], dtype=F64), minres_maxiter=maxiter)
 
 
 @pytest.mark.parametrize(

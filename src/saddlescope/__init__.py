@@ -40,6 +40,7 @@ from saddlescope.escape_options import (
     PerturbedGDOptions,
     SaddleFreeNewtonOptions,
 )
+from saddlescope.flatness import Flatness, gradient_flatness
 from saddlescope.hessian import HessianOperator
 from saddlescope.inertia import InertiaEstimate, estimate_inertia, inertia_from_density
 from saddlescope.lanczos import LanczosResult, lanczos
@@ -62,6 +63,7 @@ from saddlescope.lifting import (
     split_neuron,
     split_objective,
 )
+from saddlescope.minres import MinresResult, minres
 from saddlescope.nonsmooth.exact_zeros import ExactZeros, exact_zero_directions
 from saddlescope.nonsmooth.kinks import KinkCheck, NearestKink, kink_check
 from saddlescope.nonsmooth.regions import RegionTrace, activation_pattern
@@ -75,12 +77,7 @@ from saddlescope.operators import (
 )
 from saddlescope.report import render_report, write_report
 from saddlescope.saddle_escape import EscapeEvent, SaddleEscape
-from saddlescope.search import (
-    CriticalPointSearch,
-    SearchStep,
-    find_critical_point,
-    gradient_flatness,
-)
+from saddlescope.search import CriticalPointSearch, SearchStep, find_critical_point
 from saddlescope.slq import SpectralDensity, slq
 from saddlescope.spectrum import Spectrum, hessian_spectrum, spectrum_from_matrix
 from saddlescope.tolerance import Inertia, Tolerance, default_grad_tol, default_rtol
@@ -97,6 +94,7 @@ __all__ = [
     "EscapeResult",
     "EscapeStep",
     "ExactZeros",
+    "Flatness",
     "GDOptions",
     "HessianLinearOperator",
     "HessianOperator",
@@ -109,6 +107,7 @@ __all__ = [
     "LiftReport",
     "Line",
     "MatrixOperator",
+    "MinresResult",
     "NearestKink",
     "NonFiniteError",
     "Objective",
@@ -147,6 +146,7 @@ __all__ = [
     "lanczos",
     "lift_experiment",
     "line",
+    "minres",
     "negative_curvature_direction",
     "plane",
     "predicted_inertia",

@@ -5,7 +5,7 @@ A resumable, parallel, distributable tool: config → run → record (spec + res
 >>> from saddlescope.survey import StudyConfig, default_config
 >>> cfg = default_config()
 >>> len(cfg.runs()), cfg.search.method
-(192, 'lm')
+(192, 'auto')
 >>> cfg == StudyConfig()  # the shipped TOML and the dataclass defaults agree
 True
 """

@@ -116,14 +116,17 @@ class SearchConfig:
     """The critical-point search (see :func:`saddlescope.find_critical_point`).
 
     Attributes:
-        method: "lm", "newton-mr" or "gradnorm".
+        method: "auto" (the switching driver), "lm", "newton-mr" or "gradnorm".
         grad_tol: ‖∇L‖ at or below which θ is critical (default: float64's).
         max_steps: the search's iterations at most.
+        max_hvps: the search's Hessian-vector products at most (0: no limit). There is no
+            budget in seconds here: a record must not depend on the machine that made it.
     """
 
-    method: str = "lm"
+    method: str = "auto"
     grad_tol: float = default_grad_tol(_DTYPE)
-    max_steps: int = 300
+    max_steps: int = 500
+    max_hvps: int = 0
 
 
 @dataclass(frozen=True)

@@ -181,6 +181,9 @@ def run_one(spec: RunSpec) -> SurveyRecord:
             method=spec.search.method,  # type: ignore[arg-type]
             grad_tol=tol.grad_tol,
             max_steps=spec.search.max_steps,
+            max_hvps=spec.search.max_hvps or None,
+            rtol=tol.rtol,
+            atol=tol.atol,
         )
         t2 = time.perf_counter()
         cp = classify(
@@ -229,7 +232,7 @@ def _record(
         status=search.status,
         search_steps=search.steps,
         hvps=search.hvps + cp.spectrum.hvps,
-        flatness=search.flatness,
+        flatness=None if search.flatness is None else search.flatness.share,
         kind=cp.kind,
         strict=cp.strict,
         tolerance=cp.tolerance,

@@ -49,6 +49,7 @@ LIMITS = {
     "train.steps": 10_000_000,
     "train.batch_size": 1_000_000,
     "search.max_steps": 1_000_000,
+    "search.max_hvps": 10**12,
 }
 SEARCH_METHODS = tuple(METHODS)
 
@@ -118,6 +119,7 @@ def validate_search(s: SearchConfig) -> None:
     _check_choice("search.method", s.method, SEARCH_METHODS)
     _check_float("search.grad_tol", s.grad_tol)
     _check_int("search.max_steps", s.max_steps, 0)
+    _check_int("search.max_hvps", s.max_hvps, 0)
 
 
 def validate_spectrum(sp: SpectrumConfig) -> None:

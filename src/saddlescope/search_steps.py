@@ -1,0 +1,267 @@
+"""The steps of a critical-point search: one small function per method, over a shared state.
+
+Each step takes the objective, the search's :class:`SearchState` and its :class:`SearchOptions`,
+and returns the state at the accepted point, or None when no step could make progress. Three
+steps minimise ½‖g‖² (they reach critical points of any kind) and one, used only by the
+switching driver, minimises L itself:
+
+* :func:`newton_mr_step` (Roosta et al., 2018; Liu & Roosta, 2022): p = MINRES(H, −g) stopped at
+  the forcing term η = clip(‖g‖/‖g₀‖, minres_rtol, 0.01) — looser far away, tight near, the
+  Eisenstat–Walker rate that keeps Newton's local quadratic convergence — then a backtracking
+  (Armijo) line search on ½‖g‖². Every MINRES iterate is a descent direction of ‖g‖², so an
+  unconverged solve still gives a usable step. The least-squares test stays at minres_rtol: a
+  loose one stops at once where g is far from H's range, with a step of almost nothing;
+* :func:`lm_step`: Levenberg–Marquardt on the gradient system, p = −(H² + μI)⁻¹H·g from a dense
+  eigendecomposition, μ adapted by the gain ratio (Nielsen's rule);
+* :func:`gradnorm_step`: gradient descent on ½‖g‖² along −H·g, the classic baseline;
+* :func:`descent_step`: descent on L where the point is already minimum-like — saddle-free damped
+  Newton p = −U(|Λ| + μI)⁻¹Uᵀg from eigh where the dense Hessian fits, otherwise Newton-MR on L:
+  MINRES with non-positive-curvature detection, whose direction (when found) is the step.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import torch
+from torch import Tensor
+
+from saddlescope.errors import NonFiniteError
+from saddlescope.minres import minres
+from saddlescope.objective import Objective
+
+__all__ = [
+    "SearchOptions",
+    "SearchState",
+    "descent_step",
+    "gradnorm_step",
+    "lm_step",
+    "newton_mr_step",
+]
+
+_FORCING_MAX = 0.01  # Newton-MR's loosest MINRES tolerance
+
+
+@dataclass(frozen=True)
+class SearchOptions:
+    """A search's settings, validated (see :func:`~saddlescope.search.find_critical_point`).
+
+    Attributes:
+        grad_tol: converged when ‖g‖ ≤ grad_tol.
+        minres_rtol: the tightest MINRES tolerance (and its least-squares test's).
+        minres_maxiter: MINRES's iterations per solve.
+        armijo: the sufficient-decrease constant (LM and descent: the least gain ratio).
+        min_step: the shortest line-search step before a step counts as failed.
+        max_step_norm: the longest step.
+        grad_norm0: ‖g‖ at the start, the scale of Newton-MR's forcing term.
+    """
+
+    grad_tol: float
+    minres_rtol: float
+    minres_maxiter: int
+    armijo: float
+    min_step: float
+    max_step_norm: float
+    grad_norm0: float
+
+
+@dataclass
+class SearchState:
+    """Where the search is: θ, L, g, ‖g‖², the work so far, and each method's own memory.
+
+    Attributes:
+        theta: θ.
+        loss: L(θ).
+        grad: g = ∇L(θ).
+        sq: ‖g‖².
+        hvps: Hessian-vector products so far (a dense Hessian counts n).
+        grads: gradient evaluations so far.
+        alpha: gradnorm's last accepted step length.
+        mu: LM's damping (None until its first step).
+        nu: LM's damping growth factor.
+        mu_descent: the descent step's damping of |Λ| + μI (None until its first step).
+    """
+
+    theta: Tensor
+    loss: Tensor
+    grad: Tensor
+    sq: float
+    hvps: int = 0
+    grads: int = 1
+    alpha: float = 1.0  # gradnorm: the last accepted step length
+    mu: float | None = None  # lm: the damping
+    nu: float = 2.0  # lm: the damping's growth factor
+    mu_descent: float | None = None  # descent: the damping of |Λ| + μI
+
+    def moved(self, trial: Tensor, loss: Tensor, grad: Tensor, sq: float) -> SearchState:
+        """This state at a new point (the work counters and method memory carried).
+
+        Args:
+            trial: the new θ.
+            loss: L there.
+            grad: ∇L there.
+            sq: ‖∇L‖² there.
+        """
+        return replace(self, theta=trial, loss=loss, grad=grad, sq=sq)
+
+    def evaluate(self, obj: Objective, trial: Tensor) -> tuple[Tensor, Tensor, float]:
+        """(L, ∇L, ‖∇L‖²) at a trial point, counted; an overflow reads as infinite.
+
+        Args:
+            obj: the objective.
+            trial: the point.
+        """
+        self.grads += 1
+        try:
+            loss, g = obj.loss_and_grad(trial)
+        except NonFiniteError:
+            inf = torch.tensor(math.inf, dtype=obj.dtype, device=obj.device)
+            return inf, torch.full_like(trial, math.inf), math.inf
+        return loss, g, float(g @ g)
+
+
+def _capped(alpha: float, p: Tensor, o: SearchOptions) -> float:
+    """α shortened so that ‖α·p‖ ≤ max_step_norm."""
+    return min(alpha, o.max_step_norm / max(float(torch.linalg.vector_norm(p)), 1e-300))
+
+
+def _armijo_on_grad(
+    obj: Objective, s: SearchState, p: Tensor, slope: float, alpha: float, o: SearchOptions
+) -> tuple[SearchState | None, float]:
+    """Backtrack α until ½‖g(θ + αp)‖² ≤ ½‖g‖² + armijo·α·slope; None: stalled."""
+    alpha = _capped(alpha, p, o)
+    while alpha >= o.min_step:
+        trial = s.theta + alpha * p
+        t_loss, t_g, t_sq = s.evaluate(obj, trial)
+        if 0.5 * t_sq <= 0.5 * s.sq + o.armijo * alpha * slope:
+            return s.moved(trial, t_loss, t_g, t_sq), alpha
+        alpha *= 0.5
+    return None, alpha
+
+
+def newton_mr_step(obj: Objective, s: SearchState, o: SearchOptions) -> SearchState | None:
+    """P = MINRES(H, −g) to the forcing term, then an Armijo line search on ½‖g‖² from α = 1.
+
+    Args:
+        obj: the objective.
+        s: where the search is (its counters and memory are updated).
+        o: the search's settings.
+    """
+    eta = min(_FORCING_MAX, max(o.minres_rtol, math.sqrt(s.sq) / o.grad_norm0))
+    op = obj.hessian_operator(s.theta)
+    res = minres(op, -s.grad, rtol=eta, maxiter=o.minres_maxiter, ls_rtol=o.minres_rtol)
+    s.hvps += res.iterations
+    slope = float(res.Ax @ s.grad)  # d/dα ½‖g(θ + αp)‖² at α = 0
+    if not slope < 0:
+        return None
+    return _armijo_on_grad(obj, s, res.x, slope, 1.0, o)[0]
+
+
+def gradnorm_step(obj: Objective, s: SearchState, o: SearchOptions) -> SearchState | None:
+    """P = −H·g, an Armijo line search from twice the last accepted step (≤ 1e6).
+
+    Args:
+        obj: the objective.
+        s: where the search is (its counters and memory are updated).
+        o: the search's settings.
+    """
+    Hg = obj.hessian_operator(s.theta, cache=False) @ s.grad
+    s.hvps += 1
+    slope = -float(Hg @ Hg)
+    if not slope < 0:
+        return None
+    s.alpha = min(1e6, s.alpha * 2)  # try a little longer than last time
+    new, s.alpha = _armijo_on_grad(obj, s, -Hg, slope, s.alpha, o)
+    if new is not None:
+        new.alpha = s.alpha
+    return new
+
+
+def lm_step(obj: Objective, s: SearchState, o: SearchOptions) -> SearchState | None:
+    """P = −(H² + μI)⁻¹H·g from eigh(H), μ by the gain ratio ρ (Nielsen); None: no gain.
+
+    Args:
+        obj: the objective.
+        s: where the search is (its counters and memory are updated).
+        o: the search's settings.
+    """
+    lam, U = torch.linalg.eigh(obj.hessian(s.theta))
+    s.hvps += obj.num_params
+    c = U.mT @ s.grad
+    scale = max(float(lam.abs().max()) ** 2, 1e-300)
+    if s.mu is None:
+        s.mu = 1e-3 * scale
+    while True:
+        p = -(U @ (lam / (lam**2 + s.mu) * c))
+        p = p * _capped(1.0, p, o)
+        predicted = s.sq - float((c + lam * (U.mT @ p)).pow(2).sum())  # ‖g‖² − ‖g + Hp‖²
+        trial = s.theta + p
+        t_loss, t_g, t_sq = s.evaluate(obj, trial)
+        rho = (s.sq - t_sq) / max(predicted, 1e-300)
+        if rho > o.armijo:
+            s.mu *= max(1 / 3, 1 - (2 * min(rho, 1.0) - 1) ** 3)
+            s.nu = 2.0
+            return s.moved(trial, t_loss, t_g, t_sq)
+        s.mu, s.nu = s.mu * s.nu, s.nu * 2
+        if s.mu > 1e30 * max(scale, 1.0):
+            return None
+
+
+def descent_step(obj: Objective, s: SearchState, o: SearchOptions) -> SearchState | None:
+    """One step down L: saddle-free damped Newton where H fits densely, else Newton-MR on L.
+
+    Args:
+        obj: the objective.
+        s: where the search is (its counters and memory are updated).
+        o: the search's settings.
+    """
+    if obj.dense_hessian_bytes() <= obj.memory_budget:
+        return _saddle_free_step(obj, s, o)
+    return _newton_mr_descent_step(obj, s, o)
+
+
+def _saddle_free_step(obj: Objective, s: SearchState, o: SearchOptions) -> SearchState | None:
+    """P = −U(|Λ| + μI)⁻¹Uᵀg, μ by the gain ratio of L against its quadratic model."""
+    lam, U = torch.linalg.eigh(obj.hessian(s.theta))
+    s.hvps += obj.num_params
+    c = U.mT @ s.grad
+    top = max(float(lam.abs().max()), 1e-300)
+    if s.mu_descent is None:
+        s.mu_descent = 1e-3 * top
+    loss = float(s.loss)
+    while s.mu_descent <= 1e30 * max(top, 1.0):
+        z = -c / (lam.abs() + s.mu_descent)  # the step in eigen-coordinates
+        shrink = _capped(1.0, z, o)
+        z = z * shrink
+        predicted = -float(c @ z) - 0.5 * float((lam * z * z).sum())  # L − model(θ + p)
+        trial = s.theta + U @ z
+        t_loss, t_g, t_sq = s.evaluate(obj, trial)
+        gain = (loss - float(t_loss)) / max(predicted, 1e-300)
+        if gain > o.armijo and float(t_loss) <= loss:
+            s.mu_descent *= max(1 / 3, 1 - (2 * min(gain, 1.0) - 1) ** 3)
+            return s.moved(trial, t_loss, t_g, t_sq)
+        s.mu_descent *= 4
+    return None
+
+
+def _newton_mr_descent_step(obj: Objective, s: SearchState, o: SearchOptions) -> SearchState | None:
+    """MINRES(H, −g) with non-positive-curvature detection; Armijo on L along its direction."""
+    op = obj.hessian_operator(s.theta)
+    res = minres(op, -s.grad, rtol=o.minres_rtol, maxiter=o.minres_maxiter, stop_on_npc=True)
+    s.hvps += res.iterations + (res.npc is not None)
+    if res.status == "npc" and res.npc is not None:
+        p = res.npc if float(res.npc @ s.grad) <= 0 else -res.npc
+    else:
+        p = res.x
+    slope = float(p @ s.grad)
+    if not slope < 0:
+        p, slope = -s.grad, -s.sq
+    alpha, loss = _capped(1.0, p, o), float(s.loss)
+    while alpha >= o.min_step:
+        trial = s.theta + alpha * p
+        t_loss, t_g, t_sq = s.evaluate(obj, trial)
+        if float(t_loss) <= loss + o.armijo * alpha * slope:
+            return s.moved(trial, t_loss, t_g, t_sq)
+        alpha *= 0.5
+    return None
