@@ -24,8 +24,8 @@ import torch
 
 from saddlescope import Objective, classify, find_critical_point, toy
 
-METHODS = ("newton-mr", "lm", "gradnorm")
-MAX_STEPS = {"newton-mr": 200, "lm": 200, "gradnorm": 1000}
+METHODS = ("newton-mr", "lm", "gradnorm", "auto")
+MAX_STEPS = {"newton-mr": 200, "lm": 200, "gradnorm": 1000, "auto": 500}
 # Tighter than the float64 default (1e-8): the counts are read at the balanced point of the
 # GL(1) orbit, whose gradient is the found one rescaled, and must stay critical there.
 GRAD_TOL = 1e-10

@@ -24,7 +24,9 @@ from saddlescope import (
     classify,
     default_grad_tol,
     exact_zero_directions,
+    find_critical_point,
     kink_check,
+    toy,
 )
 
 F64 = torch.float64
@@ -482,3 +484,27 @@ def test_bad_theta() -> None:
         kink_check(obj, torch.zeros(3))
     with pytest.raises(InvalidInputError):
         exact_zero_directions(obj, torch.zeros(2), probes=0)
+
+
+def test_a_critical_point_on_a_kink_is_its_own_verdict() -> None:
+    obj, theta = one_unit()  # ∇L = 0 by autograd's convention, but ∂L/∂b jumps there
+    cp = classify(obj, theta)
+    assert cp.kind == "on-kink" and cp.kink is not None and cp.kink.on_kink
+    assert cp.escape_direction is None and "activation boundary" in cp.resolution
+    assert cp.to_dict()["kink"]["on_kink"] is True
+    off = classify(obj, theta + torch.tensor([0.0, -0.2], dtype=F64))  # on w + b = 1, b < 0
+    assert off.kind != "on-kink" and off.kink is None
+
+
+def test_a_search_ending_on_a_kink_says_so_and_counts_crossings() -> None:
+    # L = (w0 − 1)² + relu(w1) − w1/2: a V in w1 with its tip on the kink w1 = 0; ‖g‖ ≥ 1/2.
+    obj = toy.scalar_objective(lambda w: (w[0] - 1) ** 2 + torch.relu(w[1]) - 0.5 * w[1], [0, 0])
+    start = torch.tensor([0.3, 1e-13], dtype=F64)
+    res = find_critical_point(obj, start, method="lm", max_steps=20)
+    assert res.status == "on-kink" and res.kink is not None and res.kink.on_kink, str(res)
+    assert res.flatness is None and not res.converged
+    smooth = find_critical_point(toy.worked_example_objective(), torch.tensor([0.9, 1.3]))
+    assert smooth.crossings is None and smooth.kink is None
+    obj, _ = one_unit()  # from b > 0 Newton-MR steps across b = 0 into the other region
+    crossed = find_critical_point(obj, torch.tensor([1.5, 0.5], dtype=F64))
+    assert crossed.crossings is not None and crossed.crossings >= 1, str(crossed)

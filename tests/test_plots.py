@@ -53,7 +53,8 @@ def test_package_keeps_every_name():
     assert plots.save is common.save and plots.KIND_STYLE is common.KIND_STYLE
     assert plots.plot_surface is surface.plot_surface and plots.plot_line is curves.plot_line
     assert plots.plot_spectra is study.plot_spectra and plots.to_html is interactive.to_html
-    assert set(plots.KIND_STYLE) == {"minimum", "saddle", "maximum", "degenerate", "not-critical"}
+    kinds = {"minimum", "saddle", "maximum", "degenerate", "on-kink", "not-critical"}
+    assert set(plots.KIND_STYLE) == kinds
 
 
 def test_save_writes_png_and_makes_folders(tmp_path):

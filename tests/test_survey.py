@@ -35,6 +35,7 @@ from saddlescope.survey import (
     run_study,
     summarize,
 )
+from saddlescope.survey.runner import objective_for, trained_objective
 from saddlescope.survey.summary import SummaryRow
 
 TINY_TOML = """
@@ -419,13 +420,14 @@ def test_foreign_and_outdated_databases_are_refused_untouched(tmp_path):
 
 
 def test_summary_row_to_dict_and_str():
-    row = SummaryRow("12 params [3]", 8, 6, 1, 2, 3, 0, 1, 1, 0.875)
+    row = SummaryRow("12 params [3]", 9, 6, 1, 1, 2, 3, 0, 1, 1, 0.875)
     d = json.loads(json.dumps(row.to_dict()))
-    assert d["label"] == "12 params [3]" and d["runs"] == 8 and d["median_ratio"] == 0.875
+    assert d["label"] == "12 params [3]" and d["runs"] == 9 and d["median_ratio"] == 0.875
     text = str(row)
-    assert text.startswith("12 params [3]: 8 runs, 6 converged")
+    assert text.startswith("12 params [3]: 9 runs, 6 converged")
     assert "2 minima" in text and "3 saddles" in text and "1 degenerate" in text
     assert "1 gradient-flat" in text and "1 not critical" in text and "0.875" in text
+    assert "1 on a kink" in text
     assert "—" in str(dataclasses.replace(row, median_ratio=None))
 
 
@@ -504,3 +506,12 @@ def test_a_run_that_raises_is_retried_once_then_stored_as_failed(tmp_path, monke
     assert retried.ran == 1 and retried.failed == 0
     with ResultStore(db, readonly=True) as store:
         assert store.failures() == [] and len(store) == len(specs)
+
+
+def test_trained_objective_is_the_runs_start_and_repeatable():
+    spec = tiny().runs()[1]  # 40 training steps
+    a, b = trained_objective(spec), trained_objective(spec)
+    assert torch.equal(a.theta0, b.theta0)
+    assert not torch.equal(a.theta0, objective_for(spec).theta0)  # training moved it
+    record = run_one(spec)
+    assert float(a.loss(a.theta0)) == pytest.approx(record.loss_trained, rel=1e-12)

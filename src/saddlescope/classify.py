@@ -9,8 +9,13 @@ a rise on both sides of every null direction makes it a non-strict minimum; anyt
 "degenerate", with the probes as evidence. A known lower bound of the loss settles a min-like
 point at that bound as a (global) minimum.
 
+A critical point of a piecewise-linear (ReLU-type) network that sits on an activation boundary
+is "on-kink": ∇L jumps there and the Hessian autograd returns is one linear region's, not the
+local picture (:func:`~saddlescope.nonsmooth.kinks.kink_check`, its evidence in
+``CriticalPoint.kink``).
+
 The verdict is the first of a short chain of rules that applies (:data:`RULES`): not critical,
-the second-order test, the loss at its lower bound, probing.
+on a kink, the second-order test, the loss at its lower bound, probing.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from saddlescope.errors import InvalidInputError
 from saddlescope.hessian import HessianOperator
 from saddlescope.inertia import DEFAULT_INERTIA_STEPS, InertiaEstimate, estimate_inertia
 from saddlescope.negative_curvature import negative_curvature_direction
+from saddlescope.nonsmooth.kinks import KinkCheck, kink_check
 from saddlescope.objective import Objective
 from saddlescope.progress import ProgressOption, product_progress
 from saddlescope.spectrum import DEFAULT_K, Spectrum, dense_fits, hessian_spectrum
@@ -82,6 +88,7 @@ class _Verdict:
     escape: bool = True  # keep the negative-curvature escape direction
     probes: tuple[Probe, ...] = ()
     null_escape: Tensor | None = None  # a probed direction that fell, when no eigenvector does
+    kink: KinkCheck | None = None  # the evidence of an on-kink verdict
 
 
 def _not_critical(p: _Point) -> _Verdict | None:
@@ -90,6 +97,18 @@ def _not_critical(p: _Point) -> _Verdict | None:
         return None
     why = f"‖g‖ = {p.grad_norm:.3g} > grad_tol = {grad_tol:g}: not a critical point"
     return _Verdict("not-critical", None, why)
+
+
+def _on_kink(p: _Point) -> _Verdict | None:
+    check = kink_check(p.obj, p.theta, seed=p.seed)
+    if not check.on_kink:
+        return None
+    why = (
+        f"on an activation boundary (first-order distance {check.distance:.3g} ≤ "
+        f"{check.radius:g}: {check.nearest}): the Hessian is one linear region's, not the "
+        "local picture"
+    )
+    return _Verdict("on-kink", None, why, escape=False, kink=check)
 
 
 def _second_order(p: _Point) -> _Verdict | None:
@@ -143,6 +162,7 @@ def _by_probing(p: _Point) -> _Verdict:
 
 RULES: tuple[Callable[[_Point], _Verdict | None], ...] = (
     _not_critical,
+    _on_kink,
     _second_order,
     _at_lower_bound,
     _by_probing,
@@ -164,7 +184,7 @@ def classify(
     progress: ProgressOption = None,
     seed: int = 0,
 ) -> CriticalPoint:
-    """Classify θ as minimum, maximum, saddle, degenerate or not-critical, from H(θ)'s spectrum.
+    """Classify θ as minimum, maximum, saddle, degenerate, on-kink or not-critical (module doc).
 
     With ``k=None`` the path is chosen by estimated time (:func:`~saddlescope.cost.choose_path`,
     said in :attr:`CriticalPoint.path`): every eigenvalue by a dense Hessian (exact inertia,
@@ -242,6 +262,7 @@ def classify(
         objective=obj.describe(),
         inertia_estimate=inertia,
         path=path,
+        kink=verdict.kink,
     )
 
 

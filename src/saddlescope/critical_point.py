@@ -13,12 +13,13 @@ from torch import Tensor
 
 from saddlescope.cost import PathChoice
 from saddlescope.inertia import InertiaEstimate
+from saddlescope.nonsmooth.kinks import KinkCheck
 from saddlescope.spectrum import Spectrum
 from saddlescope.tolerance import Inertia, Tolerance
 
 __all__ = ["CriticalPoint", "Kind", "Probe", "ProbeVerdict"]
 
-Kind = Literal["minimum", "maximum", "saddle", "degenerate", "not-critical"]
+Kind = Literal["minimum", "maximum", "saddle", "degenerate", "on-kink", "not-critical"]
 ProbeVerdict = Literal["rise", "fall", "flat"]
 
 
@@ -61,7 +62,8 @@ class CriticalPoint:
     ``spectrum`` the eigenvalues computed, ``kind``/``strict``/``resolution`` the verdict and how
     it was reached, ``probes`` the loss probes of a degenerate point, ``objective`` what the
     objective was (sizes, dtype, device), ``path`` which path the spectrum took and why (dense
-    or Lanczos, by estimated time; None when the caller fixed it by ``k``).
+    or Lanczos, by estimated time; None when the caller fixed it by ``k``), ``kink`` the
+    activation boundary an "on-kink" point sits on (:class:`~saddlescope.nonsmooth.KinkCheck`).
     """
 
     theta: Tensor
@@ -78,6 +80,7 @@ class CriticalPoint:
     objective: dict[str, Any] = field(default_factory=dict)
     inertia_estimate: InertiaEstimate | None = None  # SLQ counts when only extremes were computed
     path: PathChoice | None = None  # how the spectrum's path was chosen (None: not chosen here)
+    kink: KinkCheck | None = None  # the activation boundary an "on-kink" point sits on
 
     @property
     def inertia(self) -> Inertia | None:
@@ -148,6 +151,7 @@ class CriticalPoint:
             "probes": [p.to_dict() for p in self.probes],
             "objective": self.objective,
             "path": None if self.path is None else self.path.to_dict(),
+            "kink": None if self.kink is None else self.kink.to_dict(),
         }
 
     def __str__(self) -> str:

@@ -37,6 +37,8 @@ from saddlescope.checks import check_choice, check_int, check_positive
 from saddlescope.errors import InvalidInputError
 from saddlescope.flatness import Flatness, check_flat_tol, gradient_flatness
 from saddlescope.lanczos import lanczos
+from saddlescope.nonsmooth.kinks import KinkCheck, kink_check
+from saddlescope.nonsmooth.regions import RegionTrace
 from saddlescope.objective import Objective
 from saddlescope.search_steps import (
     SearchOptions,
@@ -101,13 +103,16 @@ class SearchStep:
 class CriticalPointSearch:
     """Where a critical-point search ended, and why.
 
-    ``status`` is why it ended: "converged" (‖g‖ ≤ grad_tol), "gradient-flat" (not converged,
-    and g lies in H's zero band: ``flatness.status == "flat"``), "stalled" (no step made
-    progress), or the budget that ran out: "max-steps", "max-hvps", "max-seconds". Only
+    ``status`` is why it ended: "converged" (‖g‖ ≤ grad_tol), "on-kink" (not converged, and θ
+    sits on an activation boundary of a piecewise-linear network, where ∇L jumps: ``kink``),
+    "gradient-flat" (not converged, and g lies in H's zero band: ``flatness.status ==
+    "flat"``), "stalled" (no step made progress), or the budget that ran out: "max-steps",
+    "max-hvps", "max-seconds". Only
     "converged" is a critical point (``converged``). ``theta``, ``loss``, ``grad_norm`` describe
     where it ended, ``grad_tol`` what it aimed for, ``method`` how (``phases``: each method the
     driver ran and its steps); ``steps``, ``hvps``, ``grads`` and ``seconds`` what it cost;
-    ``flatness`` the gradient-flatness evidence where it did not converge; ``history`` one
+    ``flatness`` the gradient-flatness evidence where it did not converge; ``crossings`` how
+    many steps crossed an activation boundary (None for a smooth model); ``history`` one
     :class:`SearchStep` per iteration.
     """
 
@@ -125,6 +130,8 @@ class CriticalPointSearch:
     flatness: Flatness | None
     history: tuple[SearchStep, ...]
     phases: tuple[tuple[str, int], ...] = ()
+    crossings: int | None = None
+    kink: KinkCheck | None = None
 
     @property
     def gradient_flat(self) -> bool:
@@ -147,6 +154,8 @@ class CriticalPointSearch:
             "seconds": self.seconds,
             "phases": [list(p) for p in self.phases],
             "flatness": None if self.flatness is None else self.flatness.to_dict(),
+            "crossings": self.crossings,
+            "kink": None if self.kink is None else self.kink.to_dict(),
             "theta": self.theta.tolist(),
             "history": [s.to_dict() for s in self.history],
         }
@@ -154,6 +163,8 @@ class CriticalPointSearch:
     def __str__(self) -> str:
         phases = " → ".join(f"{m}×{k}" for m, k in self.phases)
         flat = "" if self.flatness is None else f"\n  flatness: {self.flatness}"
+        flat += "" if not self.crossings else f"\n  {self.crossings} activation-boundary crossings"
+        flat += "" if self.kink is None else f"\n  {self.kink}"
         return (
             f"{self.method} ({phases}): {self.status} after {self.steps} steps — loss "
             f"{self.loss:.6g}, ‖g‖ {self.grad_norm:.3g} (grad_tol {self.grad_tol:g}); "
@@ -235,6 +246,7 @@ def _iterate(
     driver: _Driver,
     budget: _Budget,
     history: list[SearchStep],
+    trace: RegionTrace,
 ) -> tuple[SearchState, str, int]:
     """Steps until converged, stalled, or a budget runs out: (state, status, steps)."""
     steps = 0
@@ -253,6 +265,7 @@ def _iterate(
         size = float(torch.linalg.vector_norm(new.theta - s.theta))
         s = new
         driver.phases[-1][1] += 1
+        trace.visit(s.theta)
         history.append(
             SearchStep(steps, float(s.loss), math.sqrt(s.sq), size, s.hvps, driver.phase)
         )
@@ -333,8 +346,9 @@ def find_critical_point(
     """Search for a point where ∇L = 0 (any kind: minimum, saddle or maximum), from θ0.
 
     Stops when ‖g‖ ≤ ``grad_tol``, when no step can lower its objective ("stalled"), or when a
-    budget runs out; a search that did not converge is checked for gradient flatness at the
-    zero band (``rtol``, ``atol``) and reported "gradient-flat" when certified flat.
+    budget runs out. A search that did not converge is checked for a kink (piecewise-linear
+    models: "on-kink" when θ sits on an activation boundary) and for gradient flatness at the
+    zero band (``rtol``, ``atol``): "gradient-flat" when certified flat.
 
     Args:
         obj: the objective.
@@ -385,10 +399,15 @@ def find_critical_point(
     Tolerance.resolve(obj.dtype, rtol=rtol, atol=atol)  # refused now, not after the search
     check_flat_tol(flat_tol)
     history = [SearchStep(0, float(loss), math.sqrt(s.sq), 0.0, 0, "")]
-    driver = _Driver(obj, method)
-    s, status, steps = _iterate(obj, s, o, driver, budget, history)
-    flatness = None
-    if status != "converged":
+    driver, trace = _Driver(obj, method), RegionTrace(obj)
+    trace.visit(theta)
+    s, status, steps = _iterate(obj, s, o, driver, budget, history, trace)
+    smooth = trace.patterns[0] == ""
+    flatness, kink = None, None
+    if status != "converged" and not smooth:
+        kink = kink_check(obj, s.theta)
+        status = "on-kink" if kink.on_kink else status
+    if status not in ("converged", "on-kink"):
         flatness = gradient_flatness(
             obj, s.theta, grad=s.grad, grad_tol=o.grad_tol, rtol=rtol, atol=atol, flat_tol=flat_tol
         )
@@ -410,4 +429,6 @@ def find_critical_point(
         flatness=flatness,
         history=tuple(history),
         phases=tuple((m, k) for m, k in driver.phases),
+        crossings=None if smooth else len(trace.crossings),
+        kink=kink,
     )

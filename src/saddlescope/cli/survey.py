@@ -259,12 +259,13 @@ def print_summary(records: list[SurveyRecord]) -> None:
     Args:
         records: the runs to count.
     """
-    table = Table(title="critical points (kinds over converged, non-gradient-flat runs)")
+    table = Table(title="critical points (kinds over converged runs, off kinks, not gradient-flat)")
     cols = (
         "models",
         "runs",
         "converged",
         "gradient-flat",
+        "on a kink",
         "not converged",
         "minima",
         "saddles",
@@ -275,7 +276,7 @@ def print_summary(records: list[SurveyRecord]) -> None:
     for c in cols:
         table.add_column(c, justify="left" if c == "models" else "right")
     for row in summarize(records):
-        counts = (row.runs, row.converged, row.gradient_flat, row.not_critical)
+        counts = (row.runs, row.converged, row.gradient_flat, row.on_kink, row.not_critical)
         kinds = (row.minima, row.saddles, row.maxima, row.degenerate)
         table.add_row(
             safe(row.label), *map(str, counts), *map(str, kinds), fmt(row.median_ratio, ".3f")

@@ -16,6 +16,7 @@ KIND_STYLE: dict[str, tuple[str, str]] = {  # kind → (colour, marker)
     "saddle": ("tab:red", "X"),
     "maximum": ("tab:purple", "^"),
     "degenerate": ("tab:orange", "s"),
+    "on-kink": ("tab:brown", "x"),
     "not-critical": ("tab:gray", "."),
 }
 

@@ -35,6 +35,7 @@ footer { margin-top: 36px; border-top: 1px solid var(--rule); padding-top: 8px; 
 .kind .strict { color: var(--muted); }
 .kind-minimum .label { color: #2ca02c; } .kind-saddle .label { color: #d62728; }
 .kind-maximum .label { color: #9467bd; } .kind-degenerate .label { color: #e07b00; }
+.kind-on-kink .label { color: #8c564b; }
 .kind-not-critical .label, .kind-other .label { color: #6b6b6b; }
 .resolution { margin: 2px 0 10px; font-size: 1.02em; }
 table { border-collapse: collapse; }

@@ -17,7 +17,7 @@ from saddlescope.report.values import flag, num, number, text
 __all__ = ["KINDS", "escape_section", "extremes_section", "verdict_section"]
 
 #: The kinds of point a verdict names (each has a colour in the page's style).
-KINDS = ("minimum", "maximum", "saddle", "degenerate", "not-critical")
+KINDS = ("minimum", "maximum", "saddle", "degenerate", "on-kink", "not-critical")
 _MAX_ROWS = 200  # eigenvalues listed (the record holds a few per end)
 
 

@@ -43,7 +43,7 @@ class Verdict:
     """What a classification decided: kind, strictness, inertia and the zero band's threshold.
 
     Attributes:
-        kind: "minimum", "maximum", "saddle", "degenerate" or "not-critical".
+        kind: "minimum", "maximum", "saddle", "degenerate", "on-kink" or "not-critical".
         strict: whether the kind holds strictly (None where it does not apply).
         inertia: (n₋, n₀, n₊) at the threshold.
         threshold: the zero band's half-width: |λ| ≤ threshold counts as zero.
@@ -187,8 +187,8 @@ class SurveyRecord:
 
     @property
     def usable(self) -> bool:
-        """Converged to a critical point (not gradient-flat): shown in figures by default."""
-        return self.converged and not self.gradient_flat
+        """Converged to a critical point off kinks (not gradient-flat): shown in figures."""
+        return self.converged and not self.gradient_flat and self.kind != "on-kink"
 
     def to_dict(self) -> dict[str, Any]:
         """Every field as JSON-able values, with the spec's identity fields alongside."""

@@ -28,7 +28,7 @@ from saddlescope.search import CriticalPointSearch, find_critical_point
 from saddlescope.survey.config import DataConfig, RunSpec, TrainConfig
 from saddlescope.survey.record import SurveyRecord, library_versions
 
-__all__ = ["RunFailure", "attempt", "objective_for", "run_one", "train"]
+__all__ = ["RunFailure", "attempt", "objective_for", "run_one", "train", "trained_objective"]
 
 
 @lru_cache(maxsize=8)
@@ -121,6 +121,25 @@ def objective_for(spec: RunSpec) -> Objective:
     return _objective(spec, data, _model(spec, data))
 
 
+def trained_objective(spec: RunSpec) -> Objective:
+    """The run's objective, its θ0 where the run's training stopped (as :func:`run_one` has it).
+
+    Args:
+        spec: the run.
+    """
+    with torch.random.fork_rng(devices=[]), one_thread():
+        return _trained(spec)[0]
+
+
+def _trained(spec: RunSpec) -> tuple[Objective, float]:
+    """(objective at the trained θ, final training loss); seeds torch's global generator."""
+    torch.manual_seed(spec.seed)
+    data = _dataset(spec.data)
+    model = _model(spec, data)
+    loss_trained = train(model, data, spec.train, spec.train_steps, spec.seed)
+    return _objective(spec, data, model), loss_trained
+
+
 @dataclass(frozen=True)
 class RunFailure:
     """A run that raised on every attempt: stored as failed, so the study goes on.
@@ -168,13 +187,9 @@ def run_one(spec: RunSpec) -> SurveyRecord:
     """
     tol = spec.tolerance
     with torch.random.fork_rng(devices=[]), one_thread():
-        torch.manual_seed(spec.seed)
-        data = _dataset(spec.data)
-        model = _model(spec, data)
         t0 = time.perf_counter()
-        loss_trained = train(model, data, spec.train, spec.train_steps, spec.seed)
+        obj, loss_trained = _trained(spec)
         t1 = time.perf_counter()
-        obj = _objective(spec, data, model)
         search = find_critical_point(
             obj,
             obj.theta0,

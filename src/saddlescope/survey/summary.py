@@ -18,13 +18,15 @@ class SummaryRow:
     Attributes:
         label: "all" or the model size.
         runs: runs in the group.
-        converged: converged, not gradient-flat runs.
+        converged: converged runs, not gradient-flat, off kinks.
         gradient_flat: gradient-flat runs.
+        on_kink: runs that ended on an activation boundary (a converged search classified
+            "on-kink", or a search that ended "on-kink").
         minima: converged runs at a minimum.
         saddles: converged runs at a saddle.
         maxima: converged runs at a maximum.
         degenerate: converged runs at a degenerate point.
-        not_critical: runs that neither converged nor ended gradient-flat.
+        not_critical: runs that neither converged nor ended gradient-flat or on a kink.
         median_ratio: the median minimum ratio over converged runs (None without any).
     """
 
@@ -32,6 +34,7 @@ class SummaryRow:
     runs: int
     converged: int
     gradient_flat: int
+    on_kink: int
     minima: int
     saddles: int
     maxima: int
@@ -48,8 +51,8 @@ class SummaryRow:
         return (
             f"{self.label}: {self.runs} runs, {self.converged} converged ({self.minima} minima, "
             f"{self.saddles} saddles, {self.maxima} maxima, {self.degenerate} degenerate), "
-            f"{self.gradient_flat} gradient-flat, {self.not_critical} not critical; "
-            f"median minimum ratio {ratio}"
+            f"{self.gradient_flat} gradient-flat, {self.on_kink} on a kink, "
+            f"{self.not_critical} not critical; median minimum ratio {ratio}"
         )
 
 
@@ -65,16 +68,19 @@ def _row(label: str, records: Sequence[SurveyRecord]) -> SummaryRow:
     def count(kind: str) -> int:
         return sum(r.kind == kind for r in ok)
 
+    flat = sum(r.gradient_flat for r in records)
+    kinked = sum(r.kind == "on-kink" or r.status == "on-kink" for r in records)
     return SummaryRow(
         label,
         len(records),
         len(ok),
-        sum(r.gradient_flat for r in records),
+        flat,
+        kinked,
         count("minimum"),
         count("saddle"),
         count("maximum"),
         count("degenerate"),
-        len(records) - len(ok) - sum(r.gradient_flat for r in records),
+        len(records) - len(ok) - flat - kinked,
         median,
     )
 
