@@ -306,3 +306,22 @@ def test_a_crafted_stored_spec_is_refused_before_anything_is_built(
     args = ["landscape", "--db", str(db), "--run", run_id, "--out", str(tmp_path / "out")]
     code, out = _cli(args, monkeypatch, capsys)
     _one_line_error(code, out, 2, pattern)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param("[1, 2]", id="a-list"),
+        pytest.param("{not json", id="not-json"),
+        pytest.param("[" * 100_000 + "]" * 100_000, id="deep"),
+    ],
+)
+def test_a_crafted_search_record_is_a_clear_error(
+    value, good_db, tmp_path: Path, monkeypatch, capsys
+):
+    db = tmp_path / "crafted.db"
+    db.write_bytes(good_db.read_bytes())
+    with sqlite3.connect(db) as con:
+        con.execute("UPDATE runs SET search = ?", (value,))
+    code, out = _cli(["survey", "show", str(db)], monkeypatch, capsys)
+    _one_line_error(code, out, 2, "search record")

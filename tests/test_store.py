@@ -161,12 +161,35 @@ def test_schema_version_is_written_and_a_newer_one_refused(tmp_path):
     with ResultStore(db):
         pass
     with sqlite3.connect(db) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
         assert conn.execute("PRAGMA application_id").fetchone()[0] == 0x53414444
         conn.execute("PRAGMA user_version = 99")
     for readonly in (False, True):
         with pytest.raises(InvalidInputError, match=r"newer saddlescope \(schema 99.*--db NEW"):
             ResultStore(db, readonly=readonly)
+
+
+def test_schema2_file_is_read_as_it_is_and_upgraded_by_a_writer(tmp_path, saddle_record):
+    db = tmp_path / "v2.db"
+    with ResultStore(db) as store:
+        store.add(saddle_record)
+    assert saddle_record.search["phases"] and "flatness" in saddle_record.search
+    with sqlite3.connect(db) as conn:  # what a schema-2 file is: no "search" column
+        conn.execute('ALTER TABLE runs DROP COLUMN "search"')
+        conn.execute("PRAGMA user_version = 2")
+    with ResultStore(db, readonly=True) as store:
+        (old,) = store.records()
+    assert old.search == {} and old.result_dict() | {"search": {}} == old.result_dict()
+    assert Verdict.of(old) == saddle_record.verdict
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2  # a reader wrote nothing
+    with ResultStore(db) as store:
+        (again,) = store.records()
+        assert again.search == {}
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
+        names = [row[1] for row in conn.execute('PRAGMA table_info("runs")')]
+        assert names[-1] == "search"
 
 
 OLD_COLUMNS = (
@@ -238,7 +261,7 @@ def test_schema1_file_opens_reads_and_resumes(tmp_path, saddle_record):
         migrated = store.record(r.run_id)
     assert migrated.verdict == r.verdict and migrated.versions == {}
     with sqlite3.connect(db) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
         (dup,) = conn.execute("SELECT COUNT(*) FROM runs_schema1").fetchone()  # the 2nd copy
     assert dup == 1
     again = run_study(cfg, db, max_runs=2)

@@ -23,6 +23,7 @@ __all__ = [
     "ARRAYS",
     "COLUMNS",
     "NAMES",
+    "NAMES_V2",
     "PLAIN",
     "SCHEMA_VERSION",
     "decode",
@@ -32,7 +33,10 @@ __all__ = [
     "unpack",
 ]
 
-SCHEMA_VERSION = 2  # 1: the unversioned layout before run specs, tolerances and versions were kept
+SCHEMA_VERSION = 3
+# 1: the unversioned layout before run specs, tolerances and versions were kept;
+# 2: before the search's evidence (the "search" column) was kept, and when "flatness" was
+#    ‖H·p + g‖/‖g‖ (p the MINRES step) — since 3 it is the share of g in the zero band
 
 #: (name, SQL type) of every column, in table order.
 COLUMNS: tuple[tuple[str, str], ...] = (
@@ -73,8 +77,10 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("seconds_train", "REAL"),
     ("seconds_search", "REAL"),
     ("seconds_spectrum", "REAL"),
+    ("search", "TEXT"),  # schema 3: the search's evidence, JSON
 )
 NAMES = tuple(name for name, _ in COLUMNS)
+NAMES_V2 = NAMES[:-1]  # a schema-2 table: all but "search"
 ARRAYS = ("eigenvalues", "theta", "escape_direction")
 PLAIN = (  # the columns stored as they are in the record
     "num_params",
@@ -110,6 +116,7 @@ def flat_row(record: SurveyRecord) -> dict[str, Any]:
     row.update({name: getattr(record, name) for name in ARRAYS})
     row["spec"] = json.dumps(record.spec.to_dict(), sort_keys=True)
     row["versions"] = json.dumps(record.versions, sort_keys=True)
+    row["search"] = json.dumps(record.search, sort_keys=True)
     return {name: row[name] for name in NAMES}
 
 
@@ -146,8 +153,22 @@ def decode(row: dict[str, Any]) -> SurveyRecord:
         if row["escape_direction"] is None
         else unpack(row["escape_direction"]),
         versions=json.loads(row["versions"]) if row["versions"] else {},
+        search=_search(row.get("search")),
         **{name: row[name] for name in PLAIN},
     )
+
+
+def _search(text: str | None) -> dict[str, Any]:
+    """The stored search evidence ({} before schema 3); a table of values or an error."""
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        raise InvalidInputError("a stored search record is not valid JSON: corrupted") from None
+    if not isinstance(value, dict):
+        raise InvalidInputError("a stored search record is not a table of values: corrupted")
+    return value
 
 
 def pack(values: np.ndarray | None) -> bytes | None:

@@ -88,10 +88,13 @@ class SurveyRecord:
         grad_norm: ‖∇L‖ where the search ended.
         converged: the search reached ‖∇L‖ ≤ grad_tol.
         gradient_flat: the search stalled with the gradient nearly in H's null space.
-        status: the search's status ("converged", "gradient-flat", "stalled", "max-steps").
+        status: why the search ended ("converged", "on-kink", "gradient-flat", "stalled",
+            "max-steps", "max-hvps").
         search_steps: the search's iterations.
         hvps: Hessian-vector products of the search and the spectrum.
-        flatness: the gradient flatness where the search ended (None when not measured).
+        flatness: where the search ended unconverged, the share of ∇L in H's zero band
+            (:mod:`saddlescope.flatness`; None when not measured). Records from files of schema
+            2 and earlier hold ‖H·p + g‖/‖g‖ (p the MINRES step) here instead.
         kind: the verdict ("minimum", "saddle", …).
         strict: whether the kind holds strictly (None where it does not apply).
         tolerance: the tolerance the verdict was made with.
@@ -106,6 +109,12 @@ class SurveyRecord:
         seconds_search: wall time of the search.
         seconds_spectrum: wall time of the classification.
         versions: the library versions that produced it (empty when unknown).
+        search: the search's evidence, as plain values: ``phases`` (each method and its
+            steps), ``crossings`` (activation boundaries crossed; None when smooth),
+            ``flatness`` (the :class:`~saddlescope.flatness.Flatness` as a dict: share and
+            bounds, ‖Hg‖/‖g‖, the zero band, the cutoff, the status) and ``kink`` (the
+            :class:`~saddlescope.nonsmooth.KinkCheck` of an unconverged end); empty in
+            records written before schema 3.
     """
 
     spec: RunSpec
@@ -132,6 +141,7 @@ class SurveyRecord:
     seconds_search: float
     seconds_spectrum: float
     versions: dict[str, str] = field(default_factory=dict)
+    search: dict[str, Any] = field(default_factory=dict)
 
     # ---------------------------------------------------------- derived from the spec
     @property
@@ -224,6 +234,7 @@ class SurveyRecord:
             "escape_curvature": self.escape_curvature,
             "spec": self.spec.to_dict(),
             "versions": dict(self.versions),
+            "search": dict(self.search),
             **{name: getattr(self, name) for name in TIMING_FIELDS},
         }
 

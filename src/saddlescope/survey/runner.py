@@ -261,4 +261,15 @@ def _record(
         seconds_search=seconds[1],
         seconds_spectrum=seconds[2],
         versions=library_versions(),
+        search=_evidence(search),
     )
+
+
+def _evidence(search: CriticalPointSearch) -> dict[str, Any]:
+    """The search's evidence as plain values (see :attr:`SurveyRecord.search`)."""
+    return {
+        "phases": [list(p) for p in search.phases],
+        "crossings": search.crossings,
+        "flatness": None if search.flatness is None else search.flatness.to_dict(),
+        "kink": None if search.kink is None else search.kink.to_dict(),
+    }

@@ -22,7 +22,7 @@ from saddlescope.errors import InvalidInputError
 from saddlescope.files import atomic_path
 from saddlescope.survey import columns
 from saddlescope.survey.claims import CREATE_CLAIMS, Owner, claim, release
-from saddlescope.survey.columns import ARRAYS, COLUMNS, NAMES, SCHEMA_VERSION
+from saddlescope.survey.columns import ARRAYS, COLUMNS, NAMES, NAMES_V2, SCHEMA_VERSION
 from saddlescope.survey.legacy import LEGACY_COLUMNS, legacy_records
 from saddlescope.survey.record import SurveyRecord
 from saddlescope.survey.runner import RunFailure
@@ -65,6 +65,7 @@ class ResultStore:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self._conn = self._connect(readonly)
         self._legacy_cache: list[tuple[str, SurveyRecord]] | None = None
+        self._names = NAMES  # the runs table's columns as stored
         try:
             self._legacy = self._check(readonly)
             if self._legacy and not readonly:
@@ -122,6 +123,9 @@ class ResultStore:
         have = tuple(row[1] for row in self._conn.execute('PRAGMA table_info("runs")'))
         if have == LEGACY_COLUMNS and version < 2:
             return True
+        if have == NAMES_V2 and version == 2:
+            self._names = NAMES_V2  # read as it is; a writer adds the column (_create)
+            return False
         if have == NAMES or (not have and not readonly):
             return False
         raise InvalidInputError(
@@ -173,6 +177,9 @@ class ResultStore:
             )
             self._conn.execute(_CREATE_FAILURES)
             self._conn.execute(CREATE_CLAIMS)
+            if self._names == NAMES_V2:  # schema 2 → 3: the search's evidence, empty before
+                self._conn.execute('ALTER TABLE runs ADD COLUMN "search" TEXT')
+                self._names = NAMES
             self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def _migrate(self) -> None:
@@ -297,14 +304,15 @@ class ResultStore:
             records = [r for _, r in self._legacy_records()]
             records = [r for r in records if study is None or r.study == study]
             return sorted(records, key=lambda r: tuple(getattr(r, k) for k in _ORDER))
-        names = ", ".join(f'"{name}"' for name in NAMES)
+        names = ", ".join(f'"{name}"' for name in self._names)
         sql = f"SELECT {names} FROM runs"
         args: tuple[Any, ...] = ()
         if study is not None:
             sql += " WHERE study = ?"
             args = (study,)
         sql += " ORDER BY " + ", ".join(_ORDER)
-        return [columns.decode(dict(zip(NAMES, row))) for row in self._conn.execute(sql, args)]
+        rows = self._conn.execute(sql, args)
+        return [columns.decode(dict(zip(self._names, row))) for row in rows]
 
     def record(self, run_id: str) -> SurveyRecord:
         """The stored record of one run.
