@@ -101,3 +101,24 @@ def test_iterative_spectrum_says_how_accurate_it_is(mlp_obj):
     assert done.converged and "max ‖Hv − λv‖" in str(done) and "NOT" not in str(done)
     assert not cut.converged and "NOT converged" in str(cut)
     assert cut.to_dict()["errors"] is not None
+
+
+def test_a_lapack_failure_falls_back_to_scipys_mrrr(monkeypatch):
+    from saddlescope.operators import symmetric_eigh
+
+    gen = torch.Generator().manual_seed(0)
+    A = torch.randn(12, 12, generator=gen, dtype=torch.float64)
+    A = A + A.T
+    lam = torch.linalg.eigvalsh(A)
+
+    def fails(*args, **kwargs):
+        raise torch.linalg.LinAlgError("linalg.eigh: The algorithm failed to converge")
+
+    monkeypatch.setattr(torch.linalg, "eigh", fails)
+    monkeypatch.setattr(torch.linalg, "eigvalsh", fails)
+    lam2, U2 = symmetric_eigh(A)
+    assert torch.allclose(lam2, lam, atol=1e-12) and U2.dtype == A.dtype
+    assert torch.allclose(U2 @ torch.diag(lam2) @ U2.T, A, atol=1e-10)
+    only, none = symmetric_eigh(A.float(), eigenvectors=False)
+    assert none is None and only.dtype == torch.float32
+    assert torch.allclose(only.double(), lam, atol=1e-4)

@@ -359,3 +359,31 @@ def test_a_reader_on_read_only_storage_opens_the_file_immutable(
     with ResultStore(db, readonly=True) as store:
         assert [r.run_id for r in store.records()] == [saddle_record.run_id]
     assert opened[-1].endswith("?mode=ro&immutable=1")
+
+
+def test_a_busy_file_is_not_called_damaged(tmp_path, monkeypatch):
+    db = tmp_path / "busy.db"
+    with ResultStore(db):
+        pass
+    calls = []
+    real_connect = sqlite3.connect
+
+    class Busy:
+        """A connection whose first two quick_checks meet a lock held elsewhere."""
+
+        def __init__(self, conn):
+            self.conn = conn
+
+        def execute(self, sql, *args):
+            if sql.startswith("PRAGMA quick_check") and len(calls) < 2:
+                calls.append(sql)
+                raise sqlite3.OperationalError("database is locked")
+            return self.conn.execute(sql, *args)
+
+        def __getattr__(self, name):
+            return getattr(self.conn, name)
+
+    monkeypatch.setattr(sqlite3, "connect", lambda *a, **k: Busy(real_connect(*a, **k)))
+    with ResultStore(db, readonly=True) as store:
+        assert len(store) == 0
+    assert len(calls) == 2  # tried again, then checked: not "damaged"

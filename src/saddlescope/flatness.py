@@ -33,6 +33,7 @@ from saddlescope.checks import check_choice, check_int, check_positive
 from saddlescope.errors import InvalidInputError
 from saddlescope.lanczos import lanczos, lanczos_tridiag
 from saddlescope.objective import Objective
+from saddlescope.operators import symmetric_eigh
 from saddlescope.tolerance import FLAT_TOL, Tolerance
 
 __all__ = ["FLATNESS_METHODS", "Flatness", "check_flat_tol", "gradient_flatness"]
@@ -163,7 +164,8 @@ _Measure = tuple[float, tuple[float, float], float, float, int]
 
 def _dense(obj: Objective, theta: Tensor, g: Tensor, tol: Tolerance) -> _Measure:
     """Exact share from eigh(H): (share, bounds, ‖Hg‖/‖g‖, τ, products)."""
-    lam, U = torch.linalg.eigh(obj.hessian(theta))
+    lam, U = symmetric_eigh(obj.hessian(theta))
+    assert U is not None
     tau = tol.threshold(float(lam.abs().max()))
     gn = float(torch.linalg.vector_norm(g))
     c = U.mT @ g

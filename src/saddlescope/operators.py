@@ -39,6 +39,7 @@ __all__ = [
     "as_operator",
     "check_block",
     "dense_matrix",
+    "symmetric_eigh",
     "symmetrize",
     "unit_block",
 ]
@@ -257,6 +258,35 @@ def symmetrize(H: Tensor, chunk: int) -> Tensor:
         H[start:stop, start:] = block
         H[start:, start:stop] = block.mT
     return H
+
+
+def symmetric_eigh(H: Tensor, *, eigenvectors: bool = True) -> tuple[Tensor, Tensor | None]:
+    """(λ ascending, U or None) of a symmetric matrix, robust to LAPACK's rare failures.
+
+    ``torch.linalg.eigh`` (divide and conquer) can fail to converge on ill-conditioned
+    matrices with clustered eigenvalues; those are decomposed again by SciPy's MRRR driver
+    (``evr``), on the CPU, and returned on H's device and dtype.
+
+    Args:
+        H: a symmetric n×n tensor.
+        eigenvectors: also return the eigenvectors (else None).
+    """
+    try:
+        if eigenvectors:
+            lam, U = torch.linalg.eigh(H)
+            return lam, U
+        return torch.linalg.eigvalsh(H), None
+    except torch.linalg.LinAlgError:
+        import scipy.linalg
+
+        a = H.detach().cpu().numpy().astype(np.float64)
+        out = scipy.linalg.eigh(a, eigvals_only=not eigenvectors, driver="evr")
+        lam_np, U_np = (out, None) if not eigenvectors else out
+
+        def back(a: np.ndarray) -> Tensor:
+            return torch.from_numpy(np.ascontiguousarray(a)).to(device=H.device, dtype=H.dtype)
+
+        return back(lam_np), None if U_np is None else back(U_np)
 
 
 def check_symmetric_matrix(matrix: Any) -> Tensor:

@@ -40,6 +40,7 @@ from saddlescope.lanczos import lanczos
 from saddlescope.nonsmooth.kinks import KinkCheck, kink_check
 from saddlescope.nonsmooth.regions import RegionTrace
 from saddlescope.objective import Objective
+from saddlescope.operators import symmetric_eigh
 from saddlescope.search_steps import (
     SearchOptions,
     SearchState,
@@ -229,7 +230,7 @@ class _Driver:
 def _minimum_like(obj: Objective, s: SearchState) -> bool:
     """True when λ_min ≥ −√(‖g‖·max|λ|): no negative curvature the gradient does not swamp."""
     if obj.dense_hessian_bytes() <= obj.memory_budget:
-        lam = torch.linalg.eigvalsh(obj.hessian(s.theta))
+        lam = symmetric_eigh(obj.hessian(s.theta), eigenvectors=False)[0]
         s.hvps += obj.num_params
         low, top = float(lam[0]), float(lam.abs().max())
     else:

@@ -30,6 +30,7 @@ from torch import Tensor
 from saddlescope.errors import NonFiniteError
 from saddlescope.minres import minres
 from saddlescope.objective import Objective
+from saddlescope.operators import symmetric_eigh
 
 __all__ = [
     "SearchOptions",
@@ -178,6 +179,12 @@ def gradnorm_step(obj: Objective, s: SearchState, o: SearchOptions) -> SearchSta
     return new
 
 
+def _eigh(H: Tensor) -> tuple[Tensor, Tensor]:
+    lam, U = symmetric_eigh(H)
+    assert U is not None
+    return lam, U
+
+
 def lm_step(obj: Objective, s: SearchState, o: SearchOptions) -> SearchState | None:
     """P = −(H² + μI)⁻¹H·g from eigh(H), μ by the gain ratio ρ (Nielsen); None: no gain.
 
@@ -186,7 +193,7 @@ def lm_step(obj: Objective, s: SearchState, o: SearchOptions) -> SearchState | N
         s: where the search is (its counters and memory are updated).
         o: the search's settings.
     """
-    lam, U = torch.linalg.eigh(obj.hessian(s.theta))
+    lam, U = _eigh(obj.hessian(s.theta))
     s.hvps += obj.num_params
     c = U.mT @ s.grad
     scale = max(float(lam.abs().max()) ** 2, 1e-300)
@@ -223,7 +230,7 @@ def descent_step(obj: Objective, s: SearchState, o: SearchOptions) -> SearchStat
 
 def _saddle_free_step(obj: Objective, s: SearchState, o: SearchOptions) -> SearchState | None:
     """P = −U(|Λ| + μI)⁻¹Uᵀg, μ by the gain ratio of L against its quadratic model."""
-    lam, U = torch.linalg.eigh(obj.hessian(s.theta))
+    lam, U = _eigh(obj.hessian(s.theta))
     s.hvps += obj.num_params
     c = U.mT @ s.grad
     top = max(float(lam.abs().max()), 1e-300)

@@ -39,6 +39,7 @@ from saddlescope.operators import (
     as_operator,
     check_symmetric_matrix,
     dense_matrix,
+    symmetric_eigh,
 )
 from saddlescope.tolerance import LANCZOS_TOL, Inertia, Tolerance
 
@@ -171,10 +172,7 @@ def spectrum_from_matrix(
     """
     H = check_symmetric_matrix(H)
     tol = Tolerance.resolve(H.dtype, rtol=rtol, atol=atol)
-    if eigenvectors:
-        values, vectors = torch.linalg.eigh(H)
-    else:
-        values, vectors = torch.linalg.eigvalsh(H), None
+    values, vectors = symmetric_eigh(H, eigenvectors=eigenvectors)
     return Spectrum(
         eigenvalues=values.detach().to("cpu", torch.float64),
         eigenvectors=None if vectors is None else vectors.detach(),

@@ -243,7 +243,7 @@ def survey_figures(
     """
     if not records:
         raise InvalidInputError("no records to plot: run a study first")
-    return [
+    written = [
         plots.save(
             plots.plot_loss_vs_ratio(records, show_excluded=show_excluded),
             out_dir / "loss_vs_minimum_ratio.png",
@@ -251,6 +251,9 @@ def survey_figures(
         plots.save(plots.plot_index_histogram(records), out_dir / "index_histogram.png"),
         plots.save(plots.plot_spectra(representative(records)), out_dir / "spectra.png"),
     ]
+    if any("naive" in r.search for r in records):  # the source's protocol: its three views
+        written.append(plots.save(plots.plot_source_views(records), out_dir / "source_views.png"))
+    return written
 
 
 def print_summary(records: list[SurveyRecord]) -> None:

@@ -7,6 +7,8 @@
   :func:`plot_escape_paths` (loss against step for each escape method);
 * :mod:`~saddlescope.plots.study` — the survey's figures: :func:`plot_loss_vs_ratio`,
   :func:`plot_index_histogram`, :func:`plot_spectra`;
+* :mod:`~saddlescope.plots.source_views` — the source's figure three ways
+  (:func:`plot_source_views`);
 * :mod:`~saddlescope.plots.interactive` — interactive HTML surfaces (plotly, the ``html``
   extra): :func:`to_html`, :func:`surface_html`, :func:`plotly_available`,
   :func:`require_plotly`;
@@ -25,6 +27,7 @@ from saddlescope.plots.interactive import (
     surface_html,
     to_html,
 )
+from saddlescope.plots.source_views import plot_source_views
 from saddlescope.plots.study import plot_index_histogram, plot_loss_vs_ratio, plot_spectra
 from saddlescope.plots.surface import plot_contour, plot_surface
 
@@ -36,6 +39,7 @@ __all__ = [
     "plot_index_histogram",
     "plot_line",
     "plot_loss_vs_ratio",
+    "plot_source_views",
     "plot_spectra",
     "plot_surface",
     "plotly_available",

@@ -87,11 +87,17 @@ class ModelConfig:
 
     Attributes:
         hidden: one tuple of hidden-layer widths per model.
-        activation: the hidden layers' activation.
+        activation: the hidden layers' activation, or several (one model per activation and
+            widths).
     """
 
     hidden: tuple[tuple[int, ...], ...] = ((2,), (3,), (4,), (6,))
-    activation: str = "tanh"
+    activation: str | tuple[str, ...] = "tanh"
+
+    @property
+    def activations(self) -> tuple[str, ...]:
+        """The activations as a tuple (one entry for a single activation)."""
+        return (self.activation,) if isinstance(self.activation, str) else self.activation
 
 
 @dataclass(frozen=True)
@@ -121,12 +127,16 @@ class SearchConfig:
         max_steps: the search's iterations at most.
         max_hvps: the search's Hessian-vector products at most (0: no limit). There is no
             budget in seconds here: a record must not depend on the machine that made it.
+        gradnorm_phase: the source's protocol (NTU HW1-2): this many Adam steps on ½‖∇L‖²
+            (learning rate ``train.lr``) before the search, whose end point's naive minimum
+            ratio (eig > 0, float32 and float64) the record keeps (0: none).
     """
 
     method: str = "auto"
     grad_tol: float = default_grad_tol(_DTYPE)
     max_steps: int = 500
     max_hvps: int = 0
+    gradnorm_phase: int = 0
 
 
 @dataclass(frozen=True)
@@ -185,7 +195,8 @@ class RunSpec:
     @cached_property
     def run_id(self) -> str:
         """Hash of everything that determines the record: not the study's name, not versions."""
-        return _hash({k: v for k, v in _plain(self).items() if k not in ("study", "config_hash")})
+        plain = {k: v for k, v in _plain(self).items() if k not in ("study", "config_hash")}
+        return _hash(_identity(plain))
 
     def to_dict(self) -> dict[str, Any]:
         """The spec as plain JSON-able values (:meth:`from_dict` rebuilds it)."""
@@ -253,28 +264,33 @@ class StudyConfig:
     @property
     def config_hash(self) -> str:
         """Hash of everything but the name and the number of seeds."""
-        return _hash({k: v for k, v in _plain(self).items() if k not in ("name", "seeds")})
+        return _hash(
+            _identity({k: v for k, v in _plain(self).items() if k not in ("name", "seeds")})
+        )
 
     def runs(self) -> list[RunSpec]:
         """All runs, seed-major so that a partial study (``--runs N``) covers every variant."""
         out = []
         for seed in range(self.seeds):
-            for hidden in self.model.hidden:
-                for steps in self.train.steps:
-                    out.append(
-                        RunSpec(
-                            study=self.name,
-                            config_hash=self.config_hash,
-                            data=self.data,
-                            hidden=hidden,
-                            activation=self.model.activation,
-                            train=dataclasses.replace(self.train, steps=(steps,)),
-                            search=self.search,
-                            spectrum=self.spectrum,
-                            seed=seed,
-                        )
-                    )
+            for activation in self.model.activations:
+                for hidden in self.model.hidden:
+                    out += [
+                        self._spec(seed, activation, hidden, steps) for steps in self.train.steps
+                    ]
         return out
+
+    def _spec(self, seed: int, activation: str, hidden: tuple[int, ...], steps: int) -> RunSpec:
+        return RunSpec(
+            study=self.name,
+            config_hash=self.config_hash,
+            data=self.data,
+            hidden=hidden,
+            activation=activation,
+            train=dataclasses.replace(self.train, steps=(steps,)),
+            search=self.search,
+            spectrum=self.spectrum,
+            seed=seed,
+        )
 
     def num_params(self, hidden: tuple[int, ...]) -> int:
         """The parameter count of the study's model with these hidden widths.
@@ -400,6 +416,21 @@ def _plain(obj: Any) -> Any:
     return obj
 
 
+_LATER_SEARCH_KEYS = {"max_hvps": 0, "gradnorm_phase": 0}  # added after schema 2
+
+
+def _identity(plain: dict[str, Any]) -> dict[str, Any]:
+    """``plain`` without the search keys added later, where they hold their defaults.
+
+    A study or run that does not use them keeps the id it had before they existed, so its
+    stored runs are still found.
+    """
+    search = {
+        k: v for k, v in plain.get("search", {}).items() if _LATER_SEARCH_KEYS.get(k, object()) != v
+    }
+    return {**plain, "search": search} if "search" in plain else plain
+
+
 def _hash(obj: Any) -> str:
     text = json.dumps(obj, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -423,6 +454,8 @@ def _coerce(section_cls: type, values: dict[str, Any], section: str) -> dict[str
                 "config key 'model.hidden' must be a list of lists of widths, e.g. [[4], [8, 8]]"
             )
         out["hidden"] = tuple(tuple(h) for h in hidden)
+    if section_cls is ModelConfig and isinstance(out.get("activation"), list):
+        out["activation"] = tuple(out["activation"])
     if section_cls is TrainConfig and "steps" in out:
         steps = out["steps"]
         out["steps"] = tuple(steps) if isinstance(steps, list) else (steps,)

@@ -27,6 +27,7 @@ from saddlescope.runtime import one_thread
 from saddlescope.search import CriticalPointSearch, find_critical_point
 from saddlescope.survey.config import DataConfig, RunSpec, TrainConfig
 from saddlescope.survey.record import SurveyRecord, library_versions
+from saddlescope.survey.source_protocol import gradnorm_phase, naive_ratios
 
 __all__ = ["RunFailure", "attempt", "objective_for", "run_one", "train", "trained_objective"]
 
@@ -131,6 +132,13 @@ def trained_objective(spec: RunSpec) -> Objective:
         return _trained(spec)[0]
 
 
+def _float32(spec: RunSpec) -> Objective:
+    """The run's model family member and data in float32 (θ is passed explicitly)."""
+    data = _dataset(spec.data)
+    model = _model(spec, data)
+    return Objective(model, nn.MSELoss(), (data.inputs, data.targets), dtype=torch.float32)
+
+
 def _trained(spec: RunSpec) -> tuple[Objective, float]:
     """(objective at the trained θ, final training loss); seeds torch's global generator."""
     torch.manual_seed(spec.seed)
@@ -189,10 +197,14 @@ def run_one(spec: RunSpec) -> SurveyRecord:
     with torch.random.fork_rng(devices=[]), one_thread():
         t0 = time.perf_counter()
         obj, loss_trained = _trained(spec)
+        start, naive = obj.theta0, None
+        if spec.search.gradnorm_phase:
+            start = gradnorm_phase(obj, start, spec.search.gradnorm_phase, spec.train.lr)
+            naive = naive_ratios(obj, _float32(spec), start)
         t1 = time.perf_counter()
         search = find_critical_point(
             obj,
-            obj.theta0,
+            start,
             method=spec.search.method,  # type: ignore[arg-type]
             grad_tol=tol.grad_tol,
             max_steps=spec.search.max_steps,
@@ -218,7 +230,8 @@ def run_one(spec: RunSpec) -> SurveyRecord:
             "parameters over "
             "spectrum.memory_budget); the survey needs the full spectrum"
         )
-    return _record(spec, search, cp, loss_trained, (t1 - t0, t2 - t1, t3 - t2))
+    evidence = _evidence(search) | ({} if naive is None else {"naive": naive})
+    return _record(spec, search, cp, loss_trained, (t1 - t0, t2 - t1, t3 - t2), evidence)
 
 
 def _array(x: torch.Tensor | None) -> np.ndarray | None:
@@ -231,6 +244,7 @@ def _record(
     cp: CriticalPoint,
     loss_trained: float,
     seconds: tuple[float, float, float],
+    evidence: dict[str, Any],
 ) -> SurveyRecord:
     assert cp.inertia is not None
     eigenvalues, theta = _array(cp.spectrum.eigenvalues), _array(search.theta)
@@ -261,7 +275,7 @@ def _record(
         seconds_search=seconds[1],
         seconds_spectrum=seconds[2],
         versions=library_versions(),
-        search=_evidence(search),
+        search=evidence,
     )
 
 

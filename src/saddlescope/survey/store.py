@@ -15,6 +15,7 @@ import contextlib
 import csv
 import json
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -136,12 +137,22 @@ class ResultStore:
     def _require_intact(self) -> None:
         """A damaged file is an error, never a partial table.
 
-        ``PRAGMA quick_check`` checks each page's structure in one pass over the file.
+        ``PRAGMA quick_check`` checks each page's structure in one pass over the file. A file
+        another process holds busy (SQLite's "locked"/"busy", e.g. while it rebuilds the WAL
+        index) is not damaged: the check is tried again, and skipped after a few seconds.
         """
-        try:
-            verdict = [r[0] for r in self._conn.execute("PRAGMA quick_check(3)")]
-        except sqlite3.DatabaseError as err:
-            verdict = [str(err)]
+        verdict = ["ok"]
+        for _ in range(_BUSY_TRIES):
+            try:
+                verdict = [r[0] for r in self._conn.execute("PRAGMA quick_check(3)")]
+            except sqlite3.OperationalError as err:
+                if _busy(err):
+                    time.sleep(0.1)
+                    continue
+                verdict = [str(err)]
+            except sqlite3.DatabaseError as err:
+                verdict = [str(err)]
+            break
         if verdict != ["ok"]:
             said = " ".join(" ".join(verdict).split())[:200]
             raise sqlite3.DatabaseError(
@@ -402,6 +413,15 @@ class ResultStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+_BUSY_TRIES = 50  # 0.1 s apart
+
+
+def _busy(err: sqlite3.OperationalError) -> bool:
+    """True for SQLite's "database is locked" / "busy": another process, not damage."""
+    text = str(err).lower()
+    return "locked" in text or "busy" in text
 
 
 def _cell(value: Any) -> Any:

@@ -86,7 +86,7 @@ def _row(label: str, records: Sequence[SurveyRecord]) -> SummaryRow:
 
 
 def summarize(records: Sequence[SurveyRecord]) -> list[SummaryRow]:
-    """One row for all runs, then one per model size (parameters, hidden widths).
+    """One row for all runs, then one per model (parameters, widths; activation if several).
 
     Kinds are counted over converged, non-gradient-flat runs only; ``not_critical`` counts the
     runs whose search neither converged nor ended gradient-flat.
@@ -94,11 +94,15 @@ def summarize(records: Sequence[SurveyRecord]) -> list[SummaryRow]:
     Args:
         records: the runs to count.
     """
-    groups: dict[tuple[int, str], list[SurveyRecord]] = {}
+    groups: dict[tuple[int, str, str], list[SurveyRecord]] = {}
     for r in records:
-        groups.setdefault((r.num_params, r.hidden), []).append(r)
+        groups.setdefault((r.num_params, r.hidden, r.activation), []).append(r)
+    several = len({r.activation for r in records}) > 1
     rows = [_row("all", records)]
-    rows += [_row(f"{n} params [{h}]", rs) for (n, h), rs in sorted(groups.items())]
+    rows += [
+        _row(f"{n} params [{h}]" + (f" {a}" if several else ""), rs)
+        for (n, h, a), rs in sorted(groups.items())
+    ]
     return rows
 
 

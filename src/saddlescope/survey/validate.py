@@ -50,6 +50,7 @@ LIMITS = {
     "train.batch_size": 1_000_000,
     "search.max_steps": 1_000_000,
     "search.max_hvps": 10**12,
+    "search.gradnorm_phase": 1_000_000,
 }
 SEARCH_METHODS = tuple(METHODS)
 
@@ -92,7 +93,10 @@ def validate_model(m: ModelConfig) -> None:
                 f"config key 'model.hidden': {list(widths)} is over the limits "
                 f"({LIMITS['model.depth']} layers of at most {LIMITS['model.width']:,} units)"
             )
-    _check_choice("model.activation", m.activation, tuple(ACTIVATIONS))
+    if not m.activations:
+        raise InvalidInputError("config key 'model.activation' must name at least one activation")
+    for activation in m.activations:
+        _check_choice("model.activation", activation, tuple(ACTIVATIONS))
 
 
 def validate_train(t: TrainConfig) -> None:
@@ -120,6 +124,7 @@ def validate_search(s: SearchConfig) -> None:
     _check_float("search.grad_tol", s.grad_tol)
     _check_int("search.max_steps", s.max_steps, 0)
     _check_int("search.max_hvps", s.max_hvps, 0)
+    _check_int("search.gradnorm_phase", s.gradnorm_phase, 0)
 
 
 def validate_spectrum(sp: SpectrumConfig) -> None:
