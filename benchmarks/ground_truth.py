@@ -1,6 +1,7 @@
 """Do the critical-point searches find the true critical points of a linear network?
 
     python -m benchmarks.ground_truth [--starts 50] [--scale 1.0] [--threads 1]
+    python -m benchmarks.ground_truth --net 16-4-16 [--starts 10]
 
 The two-layer linear network of Baldi & Hornik (1989), ``toy.linear_network()`` (4 → 1 → 3,
 Σ's eigenvalues 4, 2, 1, float64), whose critical points, losses and Hessian indices are known
@@ -12,6 +13,11 @@ point's kind there, and that point's n₋ and n₀ at the balanced point of its 
 successes, how many of them had the right n₋ and n₀ at the found θ itself too ("raw"; far from
 balanced the small eigenvalues fall under the relative zero tolerance), the median steps, HVPs
 and seconds of the converged runs, and what the starts ended at.
+
+``--net 16-4-16`` is a deep linear network of Frye et al.'s size (16 → 4 → 16, no biases, Σ's
+eigenvalues 16, 15, …, 1): per finder, how many starts converged to a closed-form critical point
+(loss and W2·W1 matched; the inertia check needs p = 1), ended gradient-flat or at a budget,
+with Newton-MR both with tight MINRES solves and with a forcing term capped at 0.01.
 """
 
 from __future__ import annotations
@@ -40,13 +46,48 @@ def med(xs: list[float]) -> float:
     return statistics.median(xs) if xs else float("nan")
 
 
+WIDE = {  # (label, method, max_steps, extra options) for --net 16-4-16
+    "auto": ("auto", 500, {}),
+    "newton-mr": ("newton-mr", 200, {}),
+    "newton-mr, forcing 0.01": ("newton-mr", 200, {"minres_forcing": 0.01}),
+    "gradnorm": ("gradnorm", 2000, {}),
+}
+
+
+def wide(starts: int, scale: float) -> None:
+    """The 16 → 4 → 16 linear network: per finder, what the starts ended at."""
+    eigenvalues = tuple(float(x) for x in range(16, 0, -1))
+    model, loss_fn, data = toy.linear_network(eigenvalues, n_in=16, hidden=4)
+    obj = Objective(model, loss_fn, data, dtype=torch.float64)
+    points = toy.linear_network_critical_points(data, 4)
+    print(
+        f"linear network 16 → 4 → 16, n = {obj.num_params}; {starts} starts; {len(points)} points"
+    )
+    for label, (method, steps, extra) in WIDE.items():
+        ends: collections.Counter[str] = collections.Counter()
+        hvps = []
+        for seed in range(starts):
+            res = find_critical_point(
+                obj, start(seed, obj.num_params, scale), method=method, max_steps=steps,
+                grad_tol=GRAD_TOL, **extra,
+            )  # fmt: skip
+            hvps.append(res.hvps)
+            matched = res.converged and toy.match_linear_critical_point(res.theta, points)
+            ends["matched" if matched else res.status] += 1
+        print(f"{label:<24} {dict(sorted(ends.items()))}  median HVPs {med(hvps):.0f}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--starts", type=int, default=50)
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (7 parameters)")
+    parser.add_argument("--net", choices=("4-1-3", "16-4-16"), default="4-1-3")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.net == "16-4-16":
+        wide(args.starts, args.scale)
+        return
     model, loss_fn, data = toy.linear_network()
     obj = Objective(model, loss_fn, data, dtype=torch.float64)
     points = toy.linear_network_critical_points(data)

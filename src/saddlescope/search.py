@@ -291,6 +291,7 @@ def _options(
     grad_norm0: float,
     grad_tol: float | None,
     minres_rtol: float,
+    minres_forcing: float,
     minres_maxiter: int | None,
     armijo: float,
     min_step: float,
@@ -308,6 +309,7 @@ def _options(
             "grad_tol", default_grad_tol(obj.dtype) if grad_tol is None else grad_tol
         ),
         minres_rtol=check_positive("minres_rtol", minres_rtol),
+        minres_forcing=check_positive("minres_forcing", minres_forcing, allow_zero=True),
         minres_maxiter=check_int("minres_maxiter", minres_maxiter, 1),
         armijo=armijo,
         min_step=check_positive("min_step", min_step),
@@ -339,6 +341,7 @@ def find_critical_point(
     atol: float | None = None,
     flat_tol: float = FLAT_TOL,
     minres_rtol: float = MINRES_RTOL,
+    minres_forcing: float = 0.0,
     minres_maxiter: int | None = None,
     armijo: float = 1e-4,
     min_step: float = 1e-12,
@@ -367,8 +370,11 @@ def find_critical_point(
             ``classify``).
         atol: the zero band's absolute floor (default 0).
         flat_tol: the share of g in the zero band from which θ is gradient-flat, in (0, 1].
-        minres_rtol: the tightest relative residual of Newton-MR's MINRES solves (the forcing
-            term loosens it far from a critical point).
+        minres_rtol: the tightest relative residual of Newton-MR's MINRES solves.
+        minres_forcing: Newton-MR's loosest: the solves stop at clip(‖g‖/‖g₀‖, minres_rtol,
+            minres_forcing), an Eisenstat–Walker forcing term. Default 0, tight solves: a
+            loose cap converged fewer searches on the linear networks we measured
+            (``python -m benchmarks.ground_truth --net 16-4-16``, docs/benchmarks.md).
         minres_maxiter: MINRES's iterations per solve (default min(n, 500)).
         armijo: the sufficient-decrease constant of the line searches (LM and descent: the
             least gain ratio), in (0, 0.5).
@@ -394,8 +400,8 @@ def find_critical_point(
     loss, g = obj.loss_and_grad(theta)
     s = SearchState(theta, loss, g, float(g @ g))
     o = _options(
-        obj, theta, math.sqrt(s.sq), grad_tol, minres_rtol, minres_maxiter, armijo, min_step,
-        max_step_norm,
+        obj, theta, math.sqrt(s.sq), grad_tol, minres_rtol, minres_forcing, minres_maxiter,
+        armijo, min_step, max_step_norm,
     )  # fmt: skip
     Tolerance.resolve(obj.dtype, rtol=rtol, atol=atol)  # refused now, not after the search
     check_flat_tol(flat_tol)
