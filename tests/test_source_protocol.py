@@ -20,7 +20,7 @@ from saddlescope.survey import (
     load_config,
     run_one,
 )
-from saddlescope.survey.config import _hash, _plain
+from saddlescope.survey.identity import plain, short_hash
 from saddlescope.survey.source_protocol import gradnorm_phase, naive_ratios
 
 F64 = torch.float64
@@ -67,10 +67,10 @@ def test_a_study_with_two_activations_and_the_phase_keeps_the_naive_view():
 
 def test_ids_of_studies_without_the_new_keys_are_unchanged():
     spec = StudyConfig().runs()[0]
-    plain = {k: v for k, v in _plain(spec).items() if k not in ("study", "config_hash")}
+    settings = {k: v for k, v in plain(spec).items() if k not in ("study", "config_hash")}
     for key in ("max_hvps", "gradnorm_phase"):
-        del plain["search"][key]
-    assert spec.run_id == _hash(plain)  # the id a schema-2 store knows the run by
+        del settings["search"][key]
+    assert spec.run_id == short_hash(settings)  # the id a schema-2 store knows the run by
     other = dataclasses.replace(spec, search=dataclasses.replace(spec.search, gradnorm_phase=5))
     assert other.run_id != spec.run_id
 

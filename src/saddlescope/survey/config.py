@@ -11,8 +11,6 @@ Tolerance defaults come from :mod:`saddlescope.tolerance` (float64: the survey's
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -26,6 +24,7 @@ import torch
 from saddlescope.checks import check_int
 from saddlescope.errors import InvalidInputError
 from saddlescope.models import num_params
+from saddlescope.survey.identity import identity, plain, short_hash
 from saddlescope.survey.validate import (
     validate_data,
     validate_model,
@@ -195,12 +194,12 @@ class RunSpec:
     @cached_property
     def run_id(self) -> str:
         """Hash of everything that determines the record: not the study's name, not versions."""
-        plain = {k: v for k, v in _plain(self).items() if k not in ("study", "config_hash")}
-        return _hash(_identity(plain))
+        settings = {k: v for k, v in plain(self).items() if k not in ("study", "config_hash")}
+        return short_hash(identity(settings))
 
     def to_dict(self) -> dict[str, Any]:
         """The spec as plain JSON-able values (:meth:`from_dict` rebuilds it)."""
-        return _plain(self)
+        return plain(self)
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> RunSpec:
@@ -264,8 +263,8 @@ class StudyConfig:
     @property
     def config_hash(self) -> str:
         """Hash of everything but the name and the number of seeds."""
-        return _hash(
-            _identity({k: v for k, v in _plain(self).items() if k not in ("name", "seeds")})
+        return short_hash(
+            identity({k: v for k, v in plain(self).items() if k not in ("name", "seeds")})
         )
 
     def runs(self) -> list[RunSpec]:
@@ -303,7 +302,7 @@ class StudyConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """The config as nested plain dicts and lists (the shape of its TOML file)."""
-        return _plain(self)
+        return plain(self)
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> StudyConfig:
@@ -406,34 +405,6 @@ def _io_sizes(d: DataConfig) -> tuple[int, int]:
     if d.name == "teacher-student":
         return d.d_in, d.d_out
     return 1, 1
-
-
-def _plain(obj: Any) -> Any:
-    if dataclasses.is_dataclass(obj):
-        return {f.name: _plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
-    if isinstance(obj, (tuple, list)):
-        return [_plain(x) for x in obj]
-    return obj
-
-
-_LATER_SEARCH_KEYS = {"max_hvps": 0, "gradnorm_phase": 0}  # added after schema 2
-
-
-def _identity(plain: dict[str, Any]) -> dict[str, Any]:
-    """``plain`` without the search keys added later, where they hold their defaults.
-
-    A study or run that does not use them keeps the id it had before they existed, so its
-    stored runs are still found.
-    """
-    search = {
-        k: v for k, v in plain.get("search", {}).items() if _LATER_SEARCH_KEYS.get(k, object()) != v
-    }
-    return {**plain, "search": search} if "search" in plain else plain
-
-
-def _hash(obj: Any) -> str:
-    text = json.dumps(obj, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _no_unknown(values: dict[str, Any], known: set[str], prefix: str) -> None:
