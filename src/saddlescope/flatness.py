@@ -31,6 +31,7 @@ from torch import Tensor
 
 from saddlescope.checks import check_choice, check_int, check_positive
 from saddlescope.errors import InvalidInputError
+from saddlescope.hessian import dense_hessian_fits
 from saddlescope.lanczos import lanczos, lanczos_tridiag
 from saddlescope.objective import Objective
 from saddlescope.operators import symmetric_eigh
@@ -133,11 +134,7 @@ def gradient_flatness(
     if gn <= tol.grad_tol:
         return Flatness("critical", None, None, None, threshold=None, method=None, hvps=0, **base)
     if method == "auto":
-        method = (
-            "dense"
-            if obj.num_params <= _DENSE_MAX and obj.dense_hessian_bytes() <= obj.memory_budget
-            else "lanczos"
-        )
+        method = "dense" if obj.num_params <= _DENSE_MAX and dense_hessian_fits(obj) else "lanczos"
     if method == "dense":
         share, bounds, hg, tau, hvps = _dense(obj, theta, g, tol)
     else:

@@ -32,6 +32,7 @@ __all__ = [
     "check_dense_fits",
     "columns_per_block",
     "dense_hessian",
+    "dense_hessian_fits",
     "graph_size",
     "hessian_block_columns",
 ]
@@ -270,6 +271,15 @@ def graph_size(build: Callable[[], tuple[Tensor, Tensor]], batch: Batch) -> int 
     return sum(seen.values())
 
 
+def dense_hessian_fits(objective: Objective) -> bool:
+    """Whether the dense Hessian fits the objective's memory budget.
+
+    Args:
+        objective: the objective (its size, dtype and memory budget).
+    """
+    return objective.dense_hessian_bytes() <= objective.memory_budget
+
+
 def check_dense_fits(objective: Objective) -> None:
     """Raise :class:`HessianTooLargeError` if the dense Hessian exceeds the memory budget.
 
@@ -277,7 +287,7 @@ def check_dense_fits(objective: Objective) -> None:
         objective: the objective (its size, dtype and memory budget).
     """
     need = objective.dense_hessian_bytes()
-    if need > objective.memory_budget:
+    if not dense_hessian_fits(objective):
         raise HessianTooLargeError(
             f"a dense Hessian of {objective.num_params:,} parameters in {objective.dtype} needs "
             f"{_human_bytes(need)} ({need:,} bytes), over this objective's memory budget of "

@@ -36,6 +36,7 @@ from torch import Tensor
 from saddlescope.checks import check_choice, check_int, check_positive
 from saddlescope.errors import InvalidInputError
 from saddlescope.flatness import Flatness, check_flat_tol, gradient_flatness
+from saddlescope.hessian import dense_hessian_fits
 from saddlescope.lanczos import lanczos
 from saddlescope.nonsmooth.kinks import KinkCheck, kink_check
 from saddlescope.nonsmooth.regions import RegionTrace
@@ -187,7 +188,7 @@ class _Driver:
 
     def __init__(self, obj: Objective, method: str) -> None:
         self.auto = method == "auto"
-        dense = obj.dense_hessian_bytes() <= obj.memory_budget
+        dense = dense_hessian_fits(obj)
         self.order = ["lm", "newton-mr"] if dense else ["newton-mr"]
         self.phase = self.order[0] if self.auto else method
         self.used = {self.phase}
@@ -229,7 +230,7 @@ class _Driver:
 
 def _minimum_like(obj: Objective, s: SearchState) -> bool:
     """True when λ_min ≥ −√(‖g‖·max|λ|): no negative curvature the gradient does not swamp."""
-    if obj.dense_hessian_bytes() <= obj.memory_budget:
+    if dense_hessian_fits(obj):
         lam = symmetric_eigh(obj.hessian(s.theta), eigenvectors=False)[0]
         s.hvps += obj.num_params
         low, top = float(lam[0]), float(lam.abs().max())

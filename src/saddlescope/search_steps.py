@@ -24,12 +24,14 @@ switching driver, minimises L itself:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import torch
 from torch import Tensor
 
 from saddlescope.errors import NonFiniteError
+from saddlescope.hessian import dense_hessian_fits
 from saddlescope.minres import minres
 from saddlescope.objective import Objective
 from saddlescope.operators import symmetric_eigh
@@ -129,18 +131,37 @@ def _capped(alpha: float, p: Tensor, o: SearchOptions) -> float:
     return min(alpha, o.max_step_norm / max(float(torch.linalg.vector_norm(p)), 1e-300))
 
 
-def _armijo_on_grad(
-    obj: Objective, s: SearchState, p: Tensor, slope: float, alpha: float, o: SearchOptions
+def _backtrack(
+    obj: Objective,
+    s: SearchState,
+    p: Tensor,
+    alpha: float,
+    o: SearchOptions,
+    accept: Callable[[float, Tensor, float], bool],
 ) -> tuple[SearchState | None, float]:
-    """Backtrack α until ½‖g(θ + αp)‖² ≤ ½‖g‖² + armijo·α·slope; None: stalled."""
+    """Halve α (from ``alpha``, capped) until ``accept(α, L, ‖g‖²)`` at θ + αp; None: stalled."""
     alpha = _capped(alpha, p, o)
     while alpha >= o.min_step:
         trial = s.theta + alpha * p
         t_loss, t_g, t_sq = s.evaluate(obj, trial)
-        if 0.5 * t_sq <= 0.5 * s.sq + o.armijo * alpha * slope:
+        if accept(alpha, t_loss, t_sq):
             return s.moved(trial, t_loss, t_g, t_sq), alpha
         alpha *= 0.5
     return None, alpha
+
+
+def _armijo_on_grad(
+    obj: Objective, s: SearchState, p: Tensor, slope: float, alpha: float, o: SearchOptions
+) -> tuple[SearchState | None, float]:
+    """Backtrack α until ½‖g(θ + αp)‖² ≤ ½‖g‖² + armijo·α·slope; None: stalled."""
+    return _backtrack(
+        obj, s, p, alpha, o, lambda a, _, sq: 0.5 * sq <= 0.5 * s.sq + o.armijo * a * slope
+    )
+
+
+def _nielsen(gain: float) -> float:
+    """Nielsen's factor for the damping after a step with gain ratio ``gain`` > 0 (≥ 1/3)."""
+    return max(1 / 3, 1 - (2 * min(gain, 1.0) - 1) ** 3)
 
 
 def newton_mr_step(obj: Objective, s: SearchState, o: SearchOptions) -> SearchState | None:
@@ -209,7 +230,7 @@ def lm_step(obj: Objective, s: SearchState, o: SearchOptions) -> SearchState | N
         t_loss, t_g, t_sq = s.evaluate(obj, trial)
         rho = (s.sq - t_sq) / max(predicted, 1e-300)
         if rho > o.armijo:
-            s.mu *= max(1 / 3, 1 - (2 * min(rho, 1.0) - 1) ** 3)
+            s.mu *= _nielsen(rho)
             s.nu = 2.0
             return s.moved(trial, t_loss, t_g, t_sq)
         s.mu, s.nu = s.mu * s.nu, s.nu * 2
@@ -225,7 +246,7 @@ def descent_step(obj: Objective, s: SearchState, o: SearchOptions) -> SearchStat
         s: where the search is (its counters and memory are updated).
         o: the search's settings.
     """
-    if obj.dense_hessian_bytes() <= obj.memory_budget:
+    if dense_hessian_fits(obj):
         return _saddle_free_step(obj, s, o)
     return _newton_mr_descent_step(obj, s, o)
 
@@ -248,7 +269,7 @@ def _saddle_free_step(obj: Objective, s: SearchState, o: SearchOptions) -> Searc
         t_loss, t_g, t_sq = s.evaluate(obj, trial)
         gain = (loss - float(t_loss)) / max(predicted, 1e-300)
         if gain > o.armijo and float(t_loss) <= loss:
-            s.mu_descent *= max(1 / 3, 1 - (2 * min(gain, 1.0) - 1) ** 3)
+            s.mu_descent *= _nielsen(gain)
             return s.moved(trial, t_loss, t_g, t_sq)
         s.mu_descent *= 4
     return None
@@ -266,11 +287,7 @@ def _newton_mr_descent_step(obj: Objective, s: SearchState, o: SearchOptions) ->
     slope = float(p @ s.grad)
     if not slope < 0:
         p, slope = -s.grad, -s.sq
-    alpha, loss = _capped(1.0, p, o), float(s.loss)
-    while alpha >= o.min_step:
-        trial = s.theta + alpha * p
-        t_loss, t_g, t_sq = s.evaluate(obj, trial)
-        if float(t_loss) <= loss + o.armijo * alpha * slope:
-            return s.moved(trial, t_loss, t_g, t_sq)
-        alpha *= 0.5
-    return None
+    loss = float(s.loss)
+    return _backtrack(
+        obj, s, p, 1.0, o, lambda a, t_loss, _: float(t_loss) <= loss + o.armijo * a * slope
+    )[0]
