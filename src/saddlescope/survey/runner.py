@@ -102,12 +102,14 @@ def _model(spec: RunSpec, data: Dataset) -> nn.Module:
     )
 
 
-def _objective(spec: RunSpec, data: Dataset, model: nn.Module) -> Objective:
+def _objective(
+    spec: RunSpec, data: Dataset, model: nn.Module, dtype: torch.dtype = torch.float64
+) -> Objective:
     return Objective(
         model,
         nn.MSELoss(),
         (data.inputs, data.targets),
-        dtype=torch.float64,
+        dtype=dtype,
         memory_budget=spec.spectrum.memory_budget,
     )
 
@@ -135,8 +137,7 @@ def trained_objective(spec: RunSpec) -> Objective:
 def _float32(spec: RunSpec) -> Objective:
     """The run's model family member and data in float32 (θ is passed explicitly)."""
     data = _dataset(spec.data)
-    model = _model(spec, data)
-    return Objective(model, nn.MSELoss(), (data.inputs, data.targets), dtype=torch.float32)
+    return _objective(spec, data, _model(spec, data), torch.float32)
 
 
 def _trained(spec: RunSpec) -> tuple[Objective, float]:
