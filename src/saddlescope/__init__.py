@@ -20,7 +20,9 @@ Everything is a function of one flat parameter vector θ. Wrap a model, a loss a
 
 from saddlescope import toy
 from saddlescope.classify import CriticalPoint, Probe, classify
+from saddlescope.distributed import DistributedObjective, shard_slice
 from saddlescope.errors import (
+    DistributedError,
     HessianTooLargeError,
     InvalidInputError,
     NonFiniteError,
@@ -90,6 +92,8 @@ __all__ = [
     "CriticalPoint",
     "CriticalPointSearch",
     "CurvatureOptions",
+    "DistributedError",
+    "DistributedObjective",
     "EscapeEvent",
     "EscapeResult",
     "EscapeStep",
@@ -153,6 +157,7 @@ __all__ = [
     "random_direction",
     "render_report",
     "restrict",
+    "shard_slice",
     "slice_1d",
     "slice_2d",
     "slq",

@@ -237,6 +237,7 @@ def classify(
             fits=dense_fits(op),
             seed=seed,
         )
+        path = obj.reducer.broadcast(path)  # timed: the ranks take rank 0's choice
     spectrum, inertia = _spectrum(op, k, path, tolerance, estimate, progress, seed)
     point = _Point(
         obj, theta, float(loss), g, grad_norm, spectrum, tolerance, loss_lower_bound, radii, seed

@@ -9,6 +9,7 @@ and the memory one from :class:`MemoryError`.
 from __future__ import annotations
 
 __all__ = [
+    "DistributedError",
     "HessianTooLargeError",
     "InvalidInputError",
     "NonFiniteError",
@@ -30,3 +31,7 @@ class NonFiniteError(SaddlescopeError, ArithmeticError):
 
 class HessianTooLargeError(SaddlescopeError, MemoryError):
     """A dense Hessian would exceed the memory budget; use the iterative (Lanczos) path."""
+
+
+class DistributedError(SaddlescopeError, RuntimeError):
+    """A collective across ranks failed: a rank failed, timed out, or the ranks disagree."""

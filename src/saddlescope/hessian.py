@@ -188,6 +188,7 @@ class HessianOperator:
         out = torch.zeros_like(v)
         for weight, pullback in self._pullbacks_iter():
             out.add_(pullback(v), alpha=weight)
+        (out,) = obj.reducer.sum(out)
         count = 1 if v.ndim == 1 else v.shape[1]
         self.num_products += count
         obj.require_finite(out, "Hessian-vector product", self.theta)

@@ -42,6 +42,7 @@ from saddlescope.params import (
     own_copy,
     refresh_copy,
 )
+from saddlescope.reduction import LOCAL, Reducer
 
 __all__ = ["Batch", "Objective"]
 
@@ -99,6 +100,8 @@ class Objective:
     >>> obj.num_params, obj.hessian(obj.theta0).shape
     (4, torch.Size([4, 4]))
     """
+
+    reducer: Reducer = LOCAL  # completes the sums over data (across ranks: DistributedObjective)
 
     def __init__(
         self,
@@ -260,7 +263,7 @@ class Objective:
         """
         theta = self.check_theta(theta)
         with torch.no_grad():
-            total = self._mean_loss(theta)
+            (total,) = self.reducer.sum(self._mean_loss(theta))
         self.layout.require_finite_loss(total, theta)
         return total
 
@@ -287,7 +290,7 @@ class Objective:
         """
         thetas = self.layout.check_rows(thetas, self.dtype, self.device)
         with torch.no_grad():
-            out = self._batched_losses(thetas, chunk_size)
+            (out,) = self.reducer.sum(self._batched_losses(thetas, chunk_size))
         bad = torch.nonzero(~torch.isfinite(out)).flatten()
         if bad.numel():
             self.layout.require_finite_loss(out[bad[0]], thetas[bad[0]])
@@ -318,6 +321,7 @@ class Objective:
             value, g = loss_and_grad_at(partial(self._batch_loss, batch=b), leaf)
             total_grad.add_(g, alpha=b.weight)
             total_loss = total_loss + b.weight * value.detach()
+        total_loss, total_grad = self.reducer.sum(total_loss, total_grad)
         self.layout.require_finite_loss(total_loss, theta)
         self.require_finite(total_grad, "gradient", theta)
         return total_loss, total_grad

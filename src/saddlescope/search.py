@@ -255,7 +255,7 @@ def _iterate(
     while True:
         if math.sqrt(s.sq) <= o.grad_tol:
             return s, "converged", steps
-        reason = _spent(s, steps, budget)
+        reason = _spent(obj, s, steps, budget)
         if reason:
             return s, reason, steps
         new = _PHASES[driver.phase](obj, s, o)
@@ -275,13 +275,16 @@ def _iterate(
             driver.switch(obj, s, stalled=False)
 
 
-def _spent(s: SearchState, steps: int, budget: _Budget) -> str:
-    """The budget that has run out ("max-steps", "max-hvps", "max-seconds"), or ""."""
+def _spent(obj: Objective, s: SearchState, steps: int, budget: _Budget) -> str:
+    """The budget that has run out ("max-steps", "max-hvps", "max-seconds"), or "".
+
+    The clock is each rank's own: the ranks of a distributed objective stop when any is out.
+    """
     if steps >= budget.max_steps:
         return "max-steps"
     if s.hvps >= budget.max_hvps:
         return "max-hvps"
-    if time.perf_counter() >= budget.deadline:
+    if budget.deadline < math.inf and obj.reducer.any(time.perf_counter() >= budget.deadline):
         return "max-seconds"
     return ""
 

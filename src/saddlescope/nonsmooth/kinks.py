@@ -65,7 +65,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -73,7 +73,7 @@ import torch
 from torch import Tensor
 
 from saddlescope.checks import check_int, check_positive
-from saddlescope.nonsmooth.watch import KinkCall, hash_calls, watched_passes
+from saddlescope.nonsmooth.watch import KinkCall, hash_calls, joined_pattern, watched_passes
 from saddlescope.objective import Objective
 from saddlescope.tolerance import default_grad_tol
 
@@ -339,4 +339,23 @@ def kink_check(
         unmeasured.update(dict.fromkeys(skipped))
         if i == 0 and not live and not unmeasured:
             break
-    return tally.result(tuple(unmeasured))
+    return _merged(obj.reducer.gather(tally.result(tuple(unmeasured))))
+
+
+def _merged(checks: list[KinkCheck]) -> KinkCheck:
+    """One check from the ranks' checks of their shards (the nearest unit of all of them)."""
+    if len(checks) == 1:
+        return checks[0]
+    near = min(checks, key=lambda c: c.distance)
+    return replace(
+        near,
+        smooth=all(c.smooth for c in checks),
+        margin=min(c.margin for c in checks),
+        relative_margin=min(c.relative_margin for c in checks),
+        units=sum(c.units for c in checks),
+        within=sum(c.within for c in checks),
+        evaluated=sum(c.evaluated for c in checks),
+        pattern=joined_pattern([c.pattern for c in checks]),
+        ops=tuple(dict.fromkeys(op for c in checks for op in c.ops)),
+        unmeasured=tuple(dict.fromkeys(op for c in checks for op in c.unmeasured)),
+    )

@@ -14,7 +14,7 @@ from typing import Any
 
 from torch import Tensor
 
-from saddlescope.nonsmooth.watch import hash_calls, watched_passes
+from saddlescope.nonsmooth.watch import hash_calls, joined_pattern, watched_passes
 from saddlescope.objective import Objective
 
 __all__ = ["RegionTrace", "activation_pattern"]
@@ -33,6 +33,11 @@ def activation_pattern(obj: Objective, theta: Tensor) -> str:
         theta: the parameters.
     """
     theta = obj.check_theta(theta)
+    return joined_pattern(obj.reducer.gather(_shard_pattern(obj, theta)))
+
+
+def _shard_pattern(obj: Objective, theta: Tensor) -> str:
+    """The pattern over the data this process holds."""
     hasher = hashlib.blake2b(digest_size=16)
     for i, (_, live, _, _) in enumerate(watched_passes(obj, theta)):
         if i == 0 and not live:

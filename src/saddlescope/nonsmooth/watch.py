@@ -11,6 +11,7 @@ while the caller works on what it recorded.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -168,3 +169,14 @@ def hash_calls(hasher: Any, calls: list[KinkCall]) -> None:
     for c in calls:
         hasher.update(f"{c.op}|{tuple(c.breaks.piece.shape)}|".encode())
         hasher.update(c.breaks.piece.detach().cpu().contiguous().numpy().tobytes())
+
+
+def joined_pattern(parts: list[str]) -> str:
+    """One activation pattern from the ranks' patterns of their shards, in rank order.
+
+    Args:
+        parts: each rank's pattern hash ("" when smooth); one part is returned as it is.
+    """
+    if len(parts) == 1 or not any(parts):
+        return parts[0]
+    return hashlib.blake2b("|".join(parts).encode(), digest_size=16).hexdigest()
