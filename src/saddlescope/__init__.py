@@ -66,6 +66,7 @@ from saddlescope.lifting import (
     split_objective,
 )
 from saddlescope.minres import MinresResult, minres
+from saddlescope.monitor import CurvatureCheck, CurvatureMonitor
 from saddlescope.nonsmooth.exact_zeros import ExactZeros, exact_zero_directions
 from saddlescope.nonsmooth.kinks import KinkCheck, NearestKink, kink_check
 from saddlescope.nonsmooth.regions import RegionTrace, activation_pattern
@@ -91,6 +92,8 @@ __all__ = [
     "CallableOperator",
     "CriticalPoint",
     "CriticalPointSearch",
+    "CurvatureCheck",
+    "CurvatureMonitor",
     "CurvatureOptions",
     "DistributedError",
     "DistributedObjective",
