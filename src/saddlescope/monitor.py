@@ -140,10 +140,13 @@ class CurvatureMonitor:
         return None
 
     def _flat(self) -> bool:
-        if len(self._losses) < self.window:
+        losses = self._losses
+        if len(losses) < self.window:
             return False
-        spread = max(self._losses) - min(self._losses)
-        return spread <= self.loss_tol * max(1.0, abs(self._losses[-1]))
+        room = self.loss_tol * max(1.0, abs(losses[-1]))
+        if abs(losses[-1] - losses[0]) > room:  # the usual case while training: O(1)
+            return False
+        return max(losses) - min(losses) <= room
 
     # ----------------------------------------------------------------------------- a check
     def check(self, reason: str = "asked") -> CurvatureCheck:
