@@ -92,7 +92,12 @@ class DistributedObjective(Objective):
         self._num_batches = int(self._ranks.total(float(len(local))))
 
     def refresh(self, model: nn.Module, data: Any = None) -> Tensor:
-        """As :meth:`Objective.refresh`, on every rank together (θ checked to agree)."""
+        """As :meth:`Objective.refresh`, on every rank together (θ checked to agree).
+
+        Args:
+            model: the model, with the same values on every rank.
+            data: this rank's new shard (None: keep the data).
+        """
         theta = super().refresh(model, data)
         self._check_same_theta()
         return theta

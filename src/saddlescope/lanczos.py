@@ -390,14 +390,7 @@ def lanczos(
         theta, _, idx, r, err = ritz_bounds(alpha, beta, beta[-1], k, which)
         return done(theta, idx, r, err)
 
-    if start is None:
-        gen = torch.Generator().manual_seed(seed)
-        start = torch.randn(n, generator=gen, dtype=torch.float64)
-    elif start.shape != (n,) or not bool(torch.isfinite(start).all()) or not start.any():
-        raise InvalidInputError(
-            f"start must be a finite, nonzero vector of {n} numbers, got shape {tuple(start.shape)}"
-        )
-    v0 = start.to(device=op.device, dtype=op.dtype)
+    v0 = _start_vector(n, seed, start).to(device=op.device, dtype=op.dtype)
     (tri,) = lanczos_tridiag(op, v0, steps, keep_basis=True, on_step=converged_now)
     theta, S, idx, r, err = ritz_bounds(
         tri.alpha.numpy(), tri.beta.numpy(), tri.beta_last, k, which
@@ -417,6 +410,17 @@ def lanczos(
         scale=scale,
         ritz_values=torch.from_numpy(np.sort(theta)),
     )
+
+
+def _start_vector(n: int, seed: int, start: Tensor | None) -> Tensor:
+    """``start`` checked, or a random vector from ``seed`` (drawn on the CPU)."""
+    if start is None:
+        return torch.randn(n, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    if start.shape != (n,) or not bool(torch.isfinite(start).all()) or not start.any():
+        raise InvalidInputError(
+            f"start must be a finite, nonzero vector of {n} numbers, got shape {tuple(start.shape)}"
+        )
+    return start
 
 
 def _stopping_rule(

@@ -137,7 +137,12 @@ class CheckLog:
         self.csv_path = None if csv_path is None else Path(csv_path)
 
     def write(self, check: CurvatureCheck, ritz_values: Tensor | None) -> None:
-        """Log one check."""
+        """Log one check.
+
+        Args:
+            check: the check.
+            ritz_values: every Ritz value of its Lanczos run (the histogram), or None.
+        """
         if self.writer is not None:
             for tag, value in check.metrics().items():
                 self.writer.add_scalar(tag, value, check.step)

@@ -427,8 +427,7 @@ class Objective:
 
     def dense_hessian_bytes(self) -> int:
         """Bytes the dense n×n Hessian takes in this objective's dtype."""
-        itemsize = torch.empty((), dtype=self.dtype).element_size()
-        return self.num_params**2 * itemsize
+        return self.num_params**2 * torch.empty((), dtype=self.dtype).element_size()
 
     def check_dense_fits(self) -> None:
         """Raise :class:`HessianTooLargeError` if the dense Hessian exceeds the memory budget."""

@@ -46,11 +46,19 @@ class Reducer(Protocol):
         ...
 
     def broadcast(self, value: T) -> T:
-        """Rank 0's value, on every rank (a pickled, in-memory object)."""
+        """Rank 0's value, on every rank (a pickled, in-memory object).
+
+        Args:
+            value: this rank's value.
+        """
         ...
 
     def gather(self, value: T) -> list[T]:
-        """Every rank's value, in rank order, on every rank."""
+        """Every rank's value, in rank order, on every rank.
+
+        Args:
+            value: this rank's value.
+        """
         ...
 
 
@@ -73,7 +81,11 @@ class LocalReducer:
         return value
 
     def gather(self, value: T) -> list[T]:
-        """``[value]``."""
+        """``[value]``.
+
+        Args:
+            value: the value.
+        """
         return [value]
 
 
@@ -123,7 +135,11 @@ class ProcessGroupReducer:
         return tuple(out)
 
     def total(self, value: float) -> float:
-        """Σ over ranks of a float, unscaled (float64)."""
+        """Σ over ranks of a float, unscaled (float64).
+
+        Args:
+            value: this rank's number.
+        """
         t = torch.tensor([value], dtype=torch.float64, device=self._device())
         self._run("a total", lambda: torch.distributed.all_reduce(t, group=self.group))
         return float(t[0])

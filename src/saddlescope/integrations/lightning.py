@@ -42,7 +42,15 @@ class CurvatureCallback(Callback):
     def on_train_batch_end(
         self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
-        """Give the step's loss to the monitor; log a check when one ran (rank 0 only)."""
+        """Give the step's loss to the monitor; log a check when one ran (rank 0 only).
+
+        Args:
+            trainer: the Lightning trainer.
+            pl_module: the LightningModule (its ``log_dict`` takes the check's numbers).
+            outputs: what ``training_step`` returned (the loss, or a dict with ``"loss"``).
+            batch: the batch (unused: the monitor checks on its own data).
+            batch_idx: the batch's index (unused).
+        """
         if not trainer.is_global_zero:
             return
         loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
@@ -57,5 +65,9 @@ class CurvatureCallback(Callback):
         return self.monitor.state_dict()
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Restore the monitor from a checkpoint."""
+        """Restore the monitor from a checkpoint.
+
+        Args:
+            state_dict: what :meth:`state_dict` saved.
+        """
         self.monitor.load_state_dict(state_dict)

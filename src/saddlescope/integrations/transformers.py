@@ -52,12 +52,27 @@ class CurvatureTrainerCallback(TrainerCallback):
             trainer.add_callback(self)
 
     def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kwargs: Any) -> None:
-        """Keep the logged training loss for the next step's window."""
+        """Keep the logged training loss for the next step's window.
+
+        Args:
+            args: the Trainer's ``TrainingArguments``.
+            state: its ``TrainerState``.
+            control: its ``TrainerControl``.
+            logs: the metrics just logged (the training loss among them, at logging steps).
+            **kwargs: the rest of what the Trainer passes (model, optimizer, …; unused).
+        """
         if logs and "loss" in logs and "curvature/lambda_min" not in logs:
             self._loss = float(logs["loss"])
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        """Step the monitor (rank 0); log a check when one ran."""
+        """Step the monitor (rank 0); log a check when one ran.
+
+        Args:
+            args: the Trainer's ``TrainingArguments``.
+            state: its ``TrainerState`` (the step, and whether this is process zero).
+            control: its ``TrainerControl``.
+            **kwargs: the rest of what the Trainer passes (model, optimizer, …; unused).
+        """
         if not state.is_world_process_zero:
             return
         check = self.monitor.step(self._loss, state.global_step)
