@@ -136,7 +136,7 @@ def test_two_surveys_on_one_database_compute_each_run_once(tmp_path):
     db = tmp_path / "shared.db"
     procs = [_survey(config, db, tmp_path / f"out{i}") for i in range(2)]
     outs = [p.communicate(timeout=600)[0] for p in procs]
-    assert [p.returncode for p in procs] == [0, 0], outs
+    assert [p.returncode for p in procs] == [0, 0], "\n---\n".join(outs)
     ran = [int(m.group(1)) for o in outs for m in [re.search(r"(\d+) run now", o)] if m]
     assert len(ran) == 2, outs
     assert sum(ran) == 16, f"runs computed {ran}: some twice or lost"
