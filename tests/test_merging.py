@@ -141,14 +141,14 @@ def test_stacked_gradients_equal_the_sum_of_batch_gradients():
     loss_fn = nn.CrossEntropyLoss()
     obj = Objective(model, loss_fn, batches, dtype=F64)
     theta = obj.theta0 + 0.1 * torch.randn(obj.num_params, dtype=F64)
-    assert len(list(obj._gradient_batches(theta))) == 1
+    assert len(list(obj._graphs.for_gradient(theta))) == 1
     loss, g = obj.loss_and_grad(theta)
     parts = [Objective(model, loss_fn, b, dtype=F64).loss_and_grad(theta) for b in batches]
     weights = [len(b[1]) / 20 for b in batches]
     assert float(loss) == pytest.approx(sum(w * float(v) for w, (v, _) in zip(weights, parts)))
     assert torch.allclose(g, sum(w * gb for w, (_, gb) in zip(weights, parts)), rtol=1e-12)
     tight = Objective(model, loss_fn, batches, dtype=F64, memory_budget=1, hold_data=True)
-    assert len(list(tight._gradient_batches(theta))) == 4  # the graphs do not fit: batch by batch
+    assert len(list(tight._graphs.for_gradient(theta))) == 4  # the graphs do not fit: batch by batch
     assert torch.allclose(tight.grad(theta), g, rtol=1e-12)
 
 

@@ -16,7 +16,7 @@ the dense matrix when it fits.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any, cast
 
@@ -29,7 +29,8 @@ from saddlescope import checks
 from saddlescope.batch_loss import LossFn, batch_loss, flat_leaf, loss_and_grad_at, model_outputs
 from saddlescope.batches import Batch, Data, HeldData, hold_bytes, load_data
 from saddlescope.errors import InvalidInputError
-from saddlescope.hessian import HessianOperator, check_dense_fits, dense_hessian, graph_size
+from saddlescope.graphs import GraphPlan
+from saddlescope.hessian import HessianOperator, check_dense_fits, dense_hessian
 from saddlescope.loss_checks import check_loss
 from saddlescope.merging import Stacking
 from saddlescope.operators import DEFAULT_MEMORY_BUDGET, HessianLinearOperator
@@ -152,8 +153,8 @@ class Objective:
 
     def _set_data(self, data: Any) -> None:
         self._data = self._load(data, self.dtype, self.device)
-        self._graph_memo: tuple[int | None] | None = None  # see graph_bytes
-        self._stacking = Stacking(self._batch_loss, enabled=self._per_sample_mean)
+        stacking = Stacking(self._batch_loss, enabled=self._per_sample_mean)
+        self._graphs = GraphPlan(self._build_graph, self._data, stacking, self.memory_budget)
         self.num_samples = self._data.num_samples
         theta = self._theta0
         check_loss(
@@ -317,7 +318,7 @@ class Objective:
         leaf = flat_leaf(theta)
         total_loss = torch.zeros((), dtype=self.dtype, device=self.device)
         total_grad = torch.zeros_like(theta)
-        for b in self._gradient_batches(theta):
+        for b in self._graphs.for_gradient(theta):
             value, g = loss_and_grad_at(partial(self._batch_loss, batch=b), leaf)
             total_grad.add_(g, alpha=b.weight)
             total_loss = total_loss + b.weight * value.detach()
@@ -325,16 +326,6 @@ class Objective:
         self.layout.require_finite_loss(total_loss, theta)
         self.require_finite(total_grad, "gradient", theta)
         return total_loss, total_grad
-
-    def _gradient_batches(self, theta: Tensor) -> Iterable[Batch]:
-        """One gradient pass's batches: stacked (:meth:`graph_batches`) if held and they fit."""
-        data = self._data
-        if not data.held or len(data) == 1:
-            return data
-        graphs = self.graph_bytes(theta)
-        if graphs is None or graphs > self.memory_budget:
-            return data
-        return self.graph_batches(theta, list(data))
 
     def grad(self, theta: Tensor) -> Tensor:
         """∇L(θ), a vector like θ.
@@ -379,11 +370,7 @@ class Objective:
         Args:
             theta: where to build the measured graph (the size does not depend on it).
         """
-        if self._graph_memo is None:
-            theta, first = self.check_theta(theta), self._data.first()
-            nbytes = graph_size(lambda: self._build_graph(theta, first), first)
-            self._graph_memo = (None if nbytes is None else int(nbytes / first.weight),)
-        return self._graph_memo[0]
+        return self._graphs.graph_bytes(self.check_theta(theta))
 
     def gradient_graph(self, theta: Tensor, batch: Batch) -> tuple[Tensor, Tensor]:
         """(leaf, g): a leaf holding θ and ∇ℓ_b at it, with its graph kept (for HVPs).
@@ -409,8 +396,7 @@ class Objective:
             theta: where the check runs if it has not yet.
             batches: consecutive batches of :attr:`data`, in order.
         """
-        graphs = self.graph_bytes(theta) if len(batches) > 1 else None
-        return self._stacking.stack(theta, batches, graphs, self.memory_budget)
+        return self._graphs.stacked(theta, batches)
 
     def _build_graph(self, theta: Tensor, batch: Batch) -> tuple[Tensor, Tensor]:
         leaf = flat_leaf(theta)
