@@ -78,6 +78,7 @@ from saddlescope.operators import (
     Operator,
     as_operator,
 )
+from saddlescope.precision import PrecisionCheck, product_error
 from saddlescope.report import render_report, write_report
 from saddlescope.saddle_escape import EscapeEvent, SaddleEscape
 from saddlescope.search import CriticalPointSearch, SearchStep, find_critical_point
@@ -121,6 +122,7 @@ __all__ = [
     "Operator",
     "PerturbedGDOptions",
     "Plane",
+    "PrecisionCheck",
     "Probe",
     "RegionTrace",
     "SaddleEscape",
@@ -157,6 +159,7 @@ __all__ = [
     "negative_curvature_direction",
     "plane",
     "predicted_inertia",
+    "product_error",
     "random_direction",
     "render_report",
     "restrict",

@@ -36,6 +36,8 @@ from saddlescope.inertia import DEFAULT_INERTIA_STEPS, InertiaEstimate, estimate
 from saddlescope.negative_curvature import negative_curvature_direction
 from saddlescope.nonsmooth.kinks import KinkCheck, kink_check
 from saddlescope.objective import Objective
+from saddlescope.operators import HALF_DTYPES
+from saddlescope.precision import product_error, require_precision
 from saddlescope.progress import ProgressOption, product_progress
 from saddlescope.spectrum import DEFAULT_K, Spectrum, dense_fits, hessian_spectrum
 from saddlescope.tolerance import Tolerance
@@ -186,6 +188,9 @@ def classify(
 ) -> CriticalPoint:
     """Classify θ as minimum, maximum, saddle, degenerate, on-kink or not-critical (module doc).
 
+    A critical point of a bfloat16 or float16 model is refused when its products' rounding
+    (measured against float32, :mod:`saddlescope.precision`) could flip the verdict.
+
     With ``k=None`` the path is chosen by estimated time (:func:`~saddlescope.cost.choose_path`,
     said in :attr:`CriticalPoint.path`): every eigenvalue by a dense Hessian (exact inertia,
     index, minimum ratio) when it fits the memory budget and is quick enough, else the extreme
@@ -239,6 +244,9 @@ def classify(
         )
         path = obj.reducer.broadcast(path)  # timed: the ranks take rank 0's choice
     spectrum, inertia = _spectrum(op, k, path, tolerance, estimate, progress, seed)
+    if grad_norm <= tolerance.grad_tol and obj.dtype in HALF_DTYPES:
+        check = product_error(obj, theta, seed=seed)
+        require_precision(check, spectrum.min, spectrum.max, spectrum.threshold)
     point = _Point(
         obj, theta, float(loss), g, grad_norm, spectrum, tolerance, loss_lower_bound, radii, seed
     )

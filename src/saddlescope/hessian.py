@@ -20,7 +20,7 @@ from torch import Tensor
 
 from saddlescope.errors import HessianTooLargeError
 from saddlescope.kernels import missing_derivative
-from saddlescope.operators import check_block, symmetrize, unit_block
+from saddlescope.operators import check_block, symmetrize, unit_block, working_dtype
 
 if TYPE_CHECKING:
     from saddlescope.batches import Batch
@@ -76,7 +76,7 @@ class HessianOperator:
         self.on_products = on_products
         self.theta = theta.detach().clone()  # our own: later edits of the caller's θ don't leak in
         self.shape = (objective.num_params, objective.num_params)
-        self.dtype = objective.dtype
+        self.dtype = working_dtype(objective.dtype)  # float32 for a half-precision model
         self.device = objective.device
         self.memory_budget = objective.memory_budget
         self.num_products = 0
@@ -186,8 +186,9 @@ class HessianOperator:
         obj = self.objective
         v = check_block(self, v)
         out = torch.zeros_like(v)
+        v_model = v.to(obj.dtype)  # the products run in the model's dtype, sums in ours
         for weight, pullback in self._pullbacks_iter():
-            out.add_(pullback(v), alpha=weight)
+            out.add_(pullback(v_model).to(out.dtype), alpha=weight)
         (out,) = obj.reducer.sum(out)
         count = 1 if v.ndim == 1 else v.shape[1]
         self.num_products += count
@@ -325,7 +326,7 @@ def dense_hessian(
     n = objective.num_params
     chunk = hessian_block_columns(objective, op.theta)
     try:
-        H = torch.empty(n, n, dtype=objective.dtype, device=objective.device)
+        H = torch.empty(n, n, dtype=op.dtype, device=objective.device)
     except RuntimeError as err:  # the budget is larger than the memory there is
         raise HessianTooLargeError(
             f"a dense {n:,}×{n:,} Hessian ({_human_bytes(objective.dense_hessian_bytes())}) is "
@@ -334,7 +335,7 @@ def dense_hessian(
         ) from None
     for start in range(0, n, chunk):
         stop = min(start + chunk, n)
-        H[:, start:stop] = op @ unit_block(n, start, stop, objective.dtype, objective.device)
+        H[:, start:stop] = op @ unit_block(n, start, stop, op.dtype, objective.device)
     return symmetrize(H, chunk)
 
 
@@ -346,7 +347,7 @@ def hessian_block_columns(objective: Objective, theta: Tensor) -> int:
         theta: where the graph size is measured if it was not yet.
     """
     n = objective.num_params
-    itemsize = torch.empty((), dtype=objective.dtype).element_size()
+    itemsize = torch.empty((), dtype=working_dtype(objective.dtype)).element_size()
     if objective.device.type == "cpu":
         return columns_per_block(n, itemsize, 0, _CHUNK_BYTES, cap=32)
     graph = objective.graph_bytes(theta) or 0

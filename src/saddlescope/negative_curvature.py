@@ -48,7 +48,7 @@ def negative_curvature_direction(
         return None, None
     u = spectrum.eigenvectors[:, 0].clone()
     u = u / torch.linalg.vector_norm(u)
-    dot = float(grad @ u)
+    dot = float(grad.to(u.dtype) @ u)  # a half-precision model: u is in float32
     if dot > 0 or (dot == 0 and float(u[u.abs().argmax()]) < 0):
         u = -u  # against the gradient; at g = 0, a deterministic sign (largest entry positive)
     return u, spectrum.min

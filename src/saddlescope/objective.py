@@ -33,7 +33,7 @@ from saddlescope.graphs import GraphPlan
 from saddlescope.hessian import HessianOperator, check_dense_fits, dense_hessian
 from saddlescope.loss_checks import check_loss
 from saddlescope.merging import Stacking
-from saddlescope.operators import DEFAULT_MEMORY_BUDGET, HessianLinearOperator
+from saddlescope.operators import DEFAULT_MEMORY_BUDGET, HessianLinearOperator, working_dtype
 from saddlescope.params import (
     NORM_STATS,
     NormStats,
@@ -239,6 +239,14 @@ class Objective:
         """
         return self.layout.check(theta, self.dtype, self.device, name)
 
+    def options(self) -> dict[str, Any]:
+        """The keywords that build this objective again, dtype aside (e.g. a float32 twin)."""
+        return {
+            "param_filter": list(self.param_names), "norm_stats": self.norm_stats,
+            "memory_budget": self.memory_budget, "batch_weight": self._batch_weight,
+            "per_sample_mean": self._per_sample_mean, "device": self.device,
+        }  # fmt: skip
+
     def describe(self) -> dict[str, Any]:
         """What the objective is: sizes, dtype, device, and which normalisation statistics."""
         return {
@@ -413,7 +421,8 @@ class Objective:
 
     def dense_hessian_bytes(self) -> int:
         """Bytes the dense n×n Hessian takes in this objective's dtype."""
-        return self.num_params**2 * torch.empty((), dtype=self.dtype).element_size()
+        itemsize = torch.empty((), dtype=working_dtype(self.dtype)).element_size()
+        return self.num_params**2 * itemsize
 
     def check_dense_fits(self) -> None:
         """Raise :class:`HessianTooLargeError` if the dense Hessian exceeds the memory budget."""

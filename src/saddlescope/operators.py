@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_MEMORY_BUDGET",
+    "HALF_DTYPES",
     "CallableOperator",
     "HessianLinearOperator",
     "MatrixOperator",
@@ -42,9 +43,24 @@ __all__ = [
     "symmetric_eigh",
     "symmetrize",
     "unit_block",
+    "working_dtype",
 ]
 
 DEFAULT_MEMORY_BUDGET = 2 * 1024**3  # bytes a dense Hessian may take (2 GiB: 16k params in float64)
+HALF_DTYPES = (torch.float16, torch.bfloat16)
+
+
+def working_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The dtype of an operator's vectors: float32 for a half-precision model, else its own.
+
+    A model in bfloat16 or float16 computes its products in that dtype, but Krylov vectors,
+    recurrences, sums over batches and eigendecompositions in half precision would add their
+    own rounding (a Lanczos λ_min 5 % off on a 163-parameter MLP), so they run in float32.
+
+    Args:
+        dtype: the model's (the objective's) dtype.
+    """
+    return torch.float32 if dtype in HALF_DTYPES else dtype
 
 
 @runtime_checkable
@@ -271,6 +287,8 @@ def symmetric_eigh(H: Tensor, *, eigenvectors: bool = True) -> tuple[Tensor, Ten
         H: a symmetric n×n tensor.
         eigenvectors: also return the eigenvectors (else None).
     """
+    if H.dtype in HALF_DTYPES:  # LAPACK has no half precision: float32 (the working dtype)
+        H = H.float()
     try:
         if eigenvectors:
             lam, U = torch.linalg.eigh(H)
