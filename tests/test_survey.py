@@ -25,6 +25,7 @@ from saddlescope.survey import (
     DataConfig,
     ModelConfig,
     ResultStore,
+    RunSpec,
     SearchConfig,
     StudyConfig,
     TrainConfig,
@@ -222,6 +223,42 @@ def test_same_records_on_ray(tmp_path):
     local = list(execute(specs, workers=1))
     on_ray = list(execute(specs, workers=2, backend="ray"))
     assert results(local) == results(on_ray)
+
+
+def test_a_gpu_request_names_no_run_and_a_cluster_without_cuda_runs_on_the_cpu(monkeypatch):
+    ray = pytest.importorskip("ray")
+    from saddlescope.survey.executors import ray_options
+
+    cpu = tiny()
+    gpu = dataclasses.replace(cpu, gpus_per_run=0.5)
+    assert gpu.config_hash == cpu.config_hash
+    assert [s.run_id for s in gpu.runs()] == [s.run_id for s in cpu.runs()]
+    local = list(execute(cpu.runs(), workers=1))
+    # a cluster that says it has a GPU, on a machine without CUDA: asked for, then the CPU
+    ray.init(
+        num_cpus=2, num_gpus=1, include_dashboard=False, log_to_driver=False,
+        configure_logging=False, _node_ip_address="127.0.0.1",
+    )  # fmt: skip
+    try:
+        assert ray_options(0.5) == {"num_cpus": 1, "num_gpus": 0.5, "max_retries": 1}
+        on_ray = list(execute(gpu.runs(), workers=2, backend="ray", gpus_per_run=0.5))
+        monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 2.0})
+        assert ray_options(0.5)["num_gpus"] == 0  # no GPU in the cluster: not asked for
+    finally:
+        ray.shutdown()
+    assert results(local) == results(on_ray)
+    assert {r.spec.device for r in on_ray} == {"cpu"}
+
+
+@pytest.mark.bad_input
+def test_bad_gpu_and_device_settings_are_refused():
+    with pytest.raises(InvalidInputError, match="gpus_per_run"):
+        StudyConfig.from_dict({"gpus_per_run": -1})
+    with pytest.raises(InvalidInputError, match="gpus_per_run"):
+        StudyConfig.from_dict({"gpus_per_run": "all"})
+    raw = tiny().runs()[0].to_dict()
+    with pytest.raises(InvalidInputError, match="'cpu' or 'cuda'"):
+        RunSpec.from_dict({**raw, "device": "tpu"})
 
 
 def test_executor_rejects_bad_options():

@@ -169,6 +169,8 @@ class RunSpec:
         search: the critical-point search.
         spectrum: the classification's settings.
         seed: the run's seed (initialisation, minibatches).
+        device: where it runs, "cpu" or "cuda" (set by the executor; not part of
+            :attr:`run_id`: a run on a GPU agrees with the CPU's to rounding).
     """
 
     study: str
@@ -180,6 +182,7 @@ class RunSpec:
     search: SearchConfig
     spectrum: SpectrumConfig
     seed: int
+    device: str = "cpu"
 
     @property
     def train_steps(self) -> int:
@@ -194,7 +197,8 @@ class RunSpec:
     @cached_property
     def run_id(self) -> str:
         """Hash of everything that determines the record: not the study's name, not versions."""
-        settings = {k: v for k, v in plain(self).items() if k not in ("study", "config_hash")}
+        where = ("study", "config_hash", "device")
+        settings = {k: v for k, v in plain(self).items() if k not in where}
         return short_hash(identity(settings))
 
     def to_dict(self) -> dict[str, Any]:
@@ -219,6 +223,7 @@ class RunSpec:
                 search=SearchConfig(**raw["search"]),
                 spectrum=SpectrumConfig(**raw["spectrum"]),
                 seed=int(raw["seed"]),
+                device=str(raw.get("device", "cpu")),
             )
         except (KeyError, TypeError, ValueError) as err:
             raise InvalidInputError(f"not a readable run spec ({err!r})") from None
@@ -236,6 +241,8 @@ class RunSpec:
         validate_search(self.search)
         validate_spectrum(self.spectrum)
         check_int("the run's seed", self.seed, 0)
+        if self.device not in ("cpu", "cuda"):
+            raise InvalidInputError(f"a run's device is 'cpu' or 'cuda', got {self.device!r}")
 
 
 @dataclass(frozen=True)
@@ -250,6 +257,10 @@ class StudyConfig:
         train: training before the search.
         search: the critical-point search.
         spectrum: the classification's settings.
+        gpus_per_run: Ray backend: the GPUs each run asks Ray for (0: none; a fraction shares
+            one). A run that gets one trains and analyses on it; on a cluster without GPUs the
+            request is dropped and the runs take the CPU. Not in :attr:`config_hash`: where a
+            run executes does not name it.
     """
 
     name: str = "default"
@@ -259,13 +270,13 @@ class StudyConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
     spectrum: SpectrumConfig = field(default_factory=SpectrumConfig)
+    gpus_per_run: float = 0.0
 
     @property
     def config_hash(self) -> str:
-        """Hash of everything but the name and the number of seeds."""
-        return short_hash(
-            identity({k: v for k, v in plain(self).items() if k not in ("name", "seeds")})
-        )
+        """Hash of everything but the name, the number of seeds and the GPUs asked for."""
+        where = ("name", "seeds", "gpus_per_run")
+        return short_hash(identity({k: v for k, v in plain(self).items() if k not in where}))
 
     def runs(self) -> list[RunSpec]:
         """All runs, seed-major so that a partial study (``--runs N``) covers every variant."""
@@ -320,9 +331,9 @@ class StudyConfig:
             "search": SearchConfig,
             "spectrum": SpectrumConfig,
         }
-        _no_unknown(raw, {"name", "seeds", *sections}, "")
+        _no_unknown(raw, {"name", "seeds", "gpus_per_run", *sections}, "")
         built: dict[str, Any] = {}
-        for key in ("name", "seeds"):
+        for key in ("name", "seeds", "gpus_per_run"):
             if key in raw:
                 built[key] = raw[key]
         for key, section_cls in sections.items():
@@ -337,7 +348,6 @@ class StudyConfig:
 
     def validate(self) -> None:
         """Raise :class:`InvalidInputError` naming the first key that cannot work."""
-        check_int("config key 'seeds'", self.seeds, 1)
         if not isinstance(self.name, str) or not _SAFE_NAME.fullmatch(self.name):
             raise InvalidInputError(
                 f"config key 'name' must be a plain file name of 1–100 letters, digits, '.', '_' "
@@ -348,6 +358,11 @@ class StudyConfig:
             raise InvalidInputError(
                 f"config key 'seeds' = {self.seeds:,} is over {MAX_SEEDS:,}; a study that large "
                 "is not what this tool is for (split it into several configs)"
+            )
+        gpus = self.gpus_per_run
+        if isinstance(gpus, bool) or not isinstance(gpus, (int, float)) or not 0 <= gpus <= 64:
+            raise InvalidInputError(
+                f"config key 'gpus_per_run' must be a number from 0 to 64, got {gpus!r}"
             )
         validate_data(self.data)
         validate_model(self.model)

@@ -10,7 +10,8 @@ any number of workers.
 * ``local`` — ``workers == 1``: in this process; otherwise a ``ProcessPoolExecutor`` over
   ``workers`` spawned processes (at most one per core and per run), one torch thread each,
   which die with the driver, even when it is killed.
-* ``ray`` — a Ray task per run (one CPU each); ``address`` joins an existing cluster
+* ``ray`` — a Ray task per run (one CPU each, and ``gpus_per_run`` GPUs where the cluster
+  has GPUs: a run that gets one runs on it); ``address`` joins an existing cluster
   (``"auto"`` or ``"ray://host:10001"``; one that does not answer within
   :data:`RAY_CONNECT_TIMEOUT` seconds is refused, and that cluster's own security applies),
   otherwise a private local Ray instance with ``workers`` CPUs, bound to 127.0.0.1 with Ray's
@@ -20,6 +21,7 @@ any number of workers.
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import multiprocessing
 import os
 import signal
@@ -38,7 +40,7 @@ from saddlescope.survey.config import RunSpec
 from saddlescope.survey.record import SurveyRecord
 from saddlescope.survey.runner import RunFailure, attempt
 
-__all__ = ["BACKENDS", "RAY_CONNECT_TIMEOUT", "check_reachable", "execute"]
+__all__ = ["BACKENDS", "RAY_CONNECT_TIMEOUT", "check_reachable", "execute", "ray_options"]
 
 BACKENDS = ("local", "ray")
 RAY_CONNECT_TIMEOUT = 10.0  # seconds for a Ray address to answer
@@ -51,6 +53,7 @@ def execute(
     backend: str = "local",
     address: str | None = None,
     claim: Callable[[RunSpec], bool] | None = None,
+    gpus_per_run: float = 0.0,
 ) -> Iterator[SurveyRecord | RunFailure]:
     """Run every spec; yield each record as soon as its run finishes.
 
@@ -60,6 +63,7 @@ def execute(
         backend: "local" or "ray".
         address: the Ray cluster to join (Ray only), or None.
         claim: asked just before a run starts; False skips it (another process has it).
+        gpus_per_run: Ray only: the GPUs each run asks for (dropped where the cluster has none).
     """
     check_choice("backend", backend, BACKENDS)
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
@@ -72,7 +76,7 @@ def execute(
         return iter(())
     claimed = (s for s in specs if claim is None or claim(s))
     if backend == "ray":
-        return _ray(claimed, workers, address)
+        return _ray(claimed, workers, address, gpus_per_run)
     if workers == 1:
         return (attempt(spec) for spec in claimed)
     return _pool(claimed, workers)
@@ -206,7 +210,7 @@ def _drain(
 
 
 def _ray(
-    specs: Iterator[RunSpec], workers: int, address: str | None
+    specs: Iterator[RunSpec], workers: int, address: str | None, gpus_per_run: float
 ) -> Iterator[SurveyRecord | RunFailure]:
     """Ray tasks, at most 2·workers in flight; a task whose worker dies is retried once."""
     try:
@@ -229,7 +233,7 @@ def _ray(
             check_reachable(address)
             ray.init(address=address, log_to_driver=False, configure_logging=False)
     try:
-        remote = ray.remote(num_cpus=1, max_retries=1)(_ray_run)
+        remote = ray.remote(_ray_run).options(**ray_options(gpus_per_run))
         running = {remote.remote(s): s for _, s in zip(range(2 * workers), specs)}
         while running:
             done, _ = ray.wait(list(running), num_returns=1)
@@ -247,8 +251,25 @@ def _ray(
             ray.shutdown()
 
 
+def ray_options(gpus_per_run: float) -> dict[str, float | int]:
+    """A run's Ray task options: one CPU, and the GPUs asked for where the cluster has any.
+
+    Args:
+        gpus_per_run: the GPUs each run asks for (0: none).
+    """
+    import ray
+
+    has_gpus = ray.cluster_resources().get("GPU", 0) > 0
+    return {"num_cpus": 1, "num_gpus": gpus_per_run if has_gpus else 0, "max_retries": 1}
+
+
 def _ray_run(spec: RunSpec) -> SurveyRecord | RunFailure:
+    import ray
+    import torch
+
     _init_worker()
+    if ray.get_gpu_ids() and torch.cuda.is_available():  # a GPU was given to this task
+        spec = dataclasses.replace(spec, device="cuda")
     return attempt(spec)
 
 

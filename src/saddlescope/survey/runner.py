@@ -57,8 +57,8 @@ def train(model: nn.Module, data: Dataset, cfg: TrainConfig, steps: int, seed: i
         steps: training steps (L-BFGS: iterations of one call).
         seed: seeds the minibatch order.
     """
-    x, y = data.inputs, data.targets
     params = list(model.parameters())
+    x, y = data.inputs.to(params[0].device), data.targets.to(params[0].device)
     if cfg.optimizer == "adam":
         opt: torch.optim.Optimizer = torch.optim.Adam(params, lr=cfg.lr)
     elif cfg.optimizer == "sgd":
@@ -110,6 +110,7 @@ def _objective(
         nn.MSELoss(),
         (data.inputs, data.targets),
         dtype=dtype,
+        device=spec.device,
         memory_budget=spec.spectrum.memory_budget,
     )
 
@@ -144,7 +145,7 @@ def _trained(spec: RunSpec) -> tuple[Objective, float]:
     """(objective at the trained θ, final training loss); seeds torch's global generator."""
     torch.manual_seed(spec.seed)
     data = _dataset(spec.data)
-    model = _model(spec, data)
+    model = _model(spec, data).to(spec.device)
     loss_trained = train(model, data, spec.train, spec.train_steps, spec.seed)
     return _objective(spec, data, model), loss_trained
 

@@ -106,8 +106,9 @@ def run_study(
             before = ran + failed
             claim = functools.partial(_claim, store, skip_failed=not retry_failed)
             for result in execute(
-                todo, workers=workers, backend=backend, address=address, claim=claim
-            ):
+                todo, workers=workers, backend=backend, address=address, claim=claim,
+                gpus_per_run=config.gpus_per_run,
+            ):  # fmt: skip
                 if isinstance(result, RunFailure):
                     store.add_failure(result)
                     failed += 1
