@@ -36,8 +36,7 @@ from saddlescope.inertia import DEFAULT_INERTIA_STEPS, InertiaEstimate, estimate
 from saddlescope.negative_curvature import negative_curvature_direction
 from saddlescope.nonsmooth.kinks import KinkCheck, kink_check
 from saddlescope.objective import Objective
-from saddlescope.operators import HALF_DTYPES
-from saddlescope.precision import product_error, require_precision
+from saddlescope.precision import refuse_imprecise_verdict
 from saddlescope.progress import ProgressOption, product_progress
 from saddlescope.spectrum import DEFAULT_K, Spectrum, dense_fits, hessian_spectrum
 from saddlescope.tolerance import Tolerance
@@ -235,18 +234,14 @@ def classify(
     op = obj.hessian_operator(theta)  # one set of gradient graphs for the spectrum and estimate
     path = None
     if k is None:
+        products = _lanczos_products(op.shape[0], estimate)
         path = choose_path(
-            op,
-            _lanczos_products(op.shape[0], estimate),
-            max_dense_seconds=max_dense_seconds,
-            fits=dense_fits(op),
-            seed=seed,
+            op, products, max_dense_seconds=max_dense_seconds, fits=dense_fits(op), seed=seed
         )
         path = obj.reducer.broadcast(path)  # timed: the ranks take rank 0's choice
     spectrum, inertia = _spectrum(op, k, path, tolerance, estimate, progress, seed)
-    if grad_norm <= tolerance.grad_tol and obj.dtype in HALF_DTYPES:
-        check = product_error(obj, theta, seed=seed)
-        require_precision(check, spectrum.min, spectrum.max, spectrum.threshold)
+    if grad_norm <= tolerance.grad_tol:
+        refuse_imprecise_verdict(obj, theta, spectrum, seed)
     point = _Point(
         obj, theta, float(loss), g, grad_norm, spectrum, tolerance, loss_lower_bound, radii, seed
     )

@@ -133,9 +133,11 @@ class CurvatureMonitor:
         if due:
             return self.check("every")
         if self._flat():
+            start = time.perf_counter()
             theta = self.objective.refresh(self.model)
-            if self.objective.loss_and_grad(theta)[1].norm() <= self.stall_grad_norm:
-                return self.check("plateau")
+            value_now, g = self.objective.loss_and_grad(theta)
+            if float(g.norm()) <= self.stall_grad_norm:
+                return self._check("plateau", theta, value_now, g, start)
             self._losses.clear()  # flat but still moving: wait for a whole window again
         return None
 
@@ -156,9 +158,14 @@ class CurvatureMonitor:
             reason: why ("plateau", "every", or "asked"), recorded in the result.
         """
         start = time.perf_counter()
+        theta = self.objective.refresh(self.model)
+        return self._check(reason, theta, *self.objective.loss_and_grad(theta), start)
+
+    def _check(
+        self, reason: str, theta: Tensor, loss: Tensor, g: Tensor, start: float
+    ) -> CurvatureCheck:
+        """The check at θ, whose L and ∇L are known (the clock started at ``start``)."""
         obj = self.objective
-        theta = obj.refresh(self.model)
-        loss, g = obj.loss_and_grad(theta)
         grad_norm = float(g.norm())
         plateau = self._flat() and grad_norm <= self.stall_grad_norm
         op = obj.hessian_operator(theta)

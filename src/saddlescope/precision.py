@@ -24,8 +24,15 @@ from torch import Tensor
 from saddlescope.errors import InvalidInputError
 from saddlescope.objective import Objective
 from saddlescope.operators import HALF_DTYPES
+from saddlescope.spectrum import Spectrum
 
-__all__ = ["PrecisionCheck", "float32_twin", "product_error", "require_precision"]
+__all__ = [
+    "PrecisionCheck",
+    "float32_twin",
+    "product_error",
+    "refuse_imprecise_verdict",
+    "require_precision",
+]
 
 DEFAULT_POWER_STEPS = 4  # power iterations on H̃ − H (two products each)
 
@@ -122,3 +129,21 @@ def require_precision(check: PrecisionCheck, low: float, high: float, threshold:
             f"zero band's edge {edge:.4g}: the verdict could flip. Analyse in float32 "
             "(Objective(..., dtype=torch.float32)), or widen the zero band (rtol)"
         )
+
+
+def refuse_imprecise_verdict(
+    obj: Objective, theta: Tensor, spectrum: Spectrum, seed: int = 0
+) -> PrecisionCheck | None:
+    """For a half-precision objective: measure its products' error, refuse what it could flip.
+
+    Args:
+        obj: the objective (float32 and float64: nothing to do, None).
+        theta: the point classified.
+        spectrum: its spectrum (λ_min, λ_max and the zero band's half-width).
+        seed: seeds the power iteration's start vector.
+    """
+    if obj.dtype not in HALF_DTYPES:
+        return None
+    check = product_error(obj, theta, seed=seed)
+    require_precision(check, spectrum.min, spectrum.max, spectrum.threshold)
+    return check
