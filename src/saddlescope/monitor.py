@@ -42,6 +42,7 @@ from saddlescope.lanczos import lanczos
 from saddlescope.monitor_log import CheckLog, CurvatureCheck
 from saddlescope.negative_curvature import curvature_step
 from saddlescope.objective import Objective
+from saddlescope.saddle_escape import write_parameters
 from saddlescope.tolerance import STALL_GRAD_NORM, Tolerance
 
 __all__ = ["CurvatureCheck", "CurvatureMonitor"]
@@ -258,11 +259,7 @@ class CurvatureMonitor:
             obj, theta, last.escape_direction, last.lambda_min, last.loss
         )
         live = dict(self.model.named_parameters())
-        for name, chunk in obj.unflatten(new).items():
-            p = live[name]
-            p.copy_(chunk.to(p))
-            if optimizer is not None:
-                optimizer.state.pop(p, None)
+        write_parameters([live[name] for name in obj.param_names], obj, new, optimizer)
         return after
 
     # ----------------------------------------------------------------------------- resuming

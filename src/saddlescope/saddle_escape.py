@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -29,7 +29,7 @@ from saddlescope.operators import DEFAULT_MEMORY_BUDGET
 from saddlescope.params import NormStats, ParamFilter
 from saddlescope.tolerance import STALL_GRAD_NORM
 
-__all__ = ["EscapeEvent", "SaddleEscape"]
+__all__ = ["EscapeEvent", "SaddleEscape", "write_parameters"]
 
 
 @dataclass(frozen=True)
@@ -282,12 +282,30 @@ class SaddleEscape(torch.optim.Optimizer):
         new, after, low = way_down(obj, theta, g, float(loss), self.rtol, self.seed + self._steps)
         action = "no-negative-curvature"
         if new is not None:
-            for p, chunk in zip(self._params, obj.unflatten(new).values()):
-                p.copy_(chunk.to(p))
-                self.base.state.pop(p, None)  # momenta from before the jump point the wrong way
+            write_parameters(self._params, obj, new, self.base)
             action = "escaped"
         self.events.append(EscapeEvent(self._steps, float(loss), after, low.min, action, low.hvps))
         self._losses.clear()
+
+
+@torch.no_grad()
+def write_parameters(
+    params: Sequence[Tensor], obj: Objective, theta: Tensor, optimizer: torch.optim.Optimizer | None
+) -> None:
+    """θ written into the model's parameters (each in its own dtype); their optimizer state dropped.
+
+    Momenta from before a jump point the wrong way.
+
+    Args:
+        params: the model's parameters in θ's order (``obj.param_names``).
+        obj: the objective θ belongs to.
+        theta: the new θ.
+        optimizer: the training optimizer (or None).
+    """
+    for p, chunk in zip(params, obj.unflatten(theta).values()):
+        p.copy_(chunk.to(p))
+        if optimizer is not None:
+            optimizer.state.pop(p, None)
 
 
 def _fingerprints(data: Any) -> list[Any] | None:
