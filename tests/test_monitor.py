@@ -45,6 +45,16 @@ def test_a_run_stalled_at_the_worked_example_s_saddle_is_told_and_escaped() -> N
     assert float(loss_fn(model(data[0]), data[1]).detach()) == pytest.approx(after)
 
 
+def test_a_bfloat16_model_stalled_at_a_saddle_is_told_and_escaped() -> None:
+    model, loss_fn, data = toy.worked_example(1e-7, 0.0)
+    model = model.to(torch.bfloat16)
+    data = tuple(t.to(torch.bfloat16) for t in data)
+    monitor = CurvatureMonitor(model, loss_fn, data, window=5)
+    (c,) = _sgd_steps(model, loss_fn, data, monitor, 5, lr=1e-3)
+    assert c.verdict == "stalled-at-saddle" and c.lambda_min == pytest.approx(-2.0, abs=2e-2)
+    assert monitor.escape() < float(c.loss) - 0.5
+
+
 def test_a_run_stalled_at_a_minimum_is_confirmed_from_a_cold_start() -> None:
     torch.manual_seed(0)
     x = torch.randn(32, 3, dtype=torch.float64)

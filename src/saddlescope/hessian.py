@@ -342,6 +342,10 @@ def dense_hessian(
 def hessian_block_columns(objective: Objective, theta: Tensor) -> int:
     """Columns per block of the dense Hessian (see :func:`columns_per_block`).
 
+    On an accelerator the block size follows the memory free there and this rank's graphs, so
+    the ranks of a distributed objective take the smallest: each block is one all-reduce, and
+    every rank must make the same ones.
+
     Args:
         objective: the objective (its size, dtype, device, budget and graph size).
         theta: where the graph size is measured if it was not yet.
@@ -355,7 +359,7 @@ def hessian_block_columns(objective: Objective, theta: Tensor) -> int:
     if objective.device.type == "cuda":
         room = min(room, torch.cuda.mem_get_info(objective.device)[0] // 2)
     per_batch = max(int(graph * w) for w in objective.data.weights)
-    return columns_per_block(n, itemsize, per_batch, room, cap=n)
+    return min(objective.reducer.gather(columns_per_block(n, itemsize, per_batch, room, cap=n)))
 
 
 def _agrees(a: Tensor, b: Tensor) -> bool:

@@ -47,11 +47,13 @@ class MinresResult:
         x: the solution (the last iterate).
         Ax: (A − σI)·x, kept by the recurrence (no extra product).
         status: "converged", "least-squares", "npc" or "maxiter" (module docstring).
-        iterations: iterations run, i.e. products used.
+        iterations: iterations run (one product each).
         residual_norm: ‖b − (A − σI)x‖.
         rhs_norm: ‖b‖.
         npc: a direction d with dᵀ(A − σI)d ≤ 0 when one was detected, else None.
-        npc_curvature: dᵀ(A − σI)d/‖d‖² of that direction (None without one).
+        npc_curvature: dᵀ(A − σI)d/‖d‖² of that direction, measured (one product more) when
+            the solve stopped on it (``stop_on_npc``); else None.
+        products: the products used: ``iterations``, plus one for ``npc_curvature``.
     """
 
     x: Tensor
@@ -62,6 +64,11 @@ class MinresResult:
     rhs_norm: float
     npc: Tensor | None = None
     npc_curvature: float | None = None
+
+    @property
+    def products(self) -> int:
+        """The products used: the iterations, and one for the npc curvature when measured."""
+        return self.iterations + (self.npc_curvature is not None)
 
     @property
     def relative_residual(self) -> float:
@@ -172,7 +179,7 @@ def minres(
     r = b - Ax
     return MinresResult(
         x, Ax, status, k, float(torch.linalg.vector_norm(r)), beta1, npc,
-        None if npc is None else _curvature(op, npc, shift),
+        _curvature(op, npc, shift) if status == "npc" and npc is not None else None,
     )  # fmt: skip
 
 

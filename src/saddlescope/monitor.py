@@ -40,7 +40,7 @@ from saddlescope.errors import InvalidInputError
 from saddlescope.inertia import estimate_inertia
 from saddlescope.lanczos import lanczos
 from saddlescope.monitor_log import CheckLog, CurvatureCheck
-from saddlescope.negative_curvature import curvature_step
+from saddlescope.negative_curvature import curvature_step, downhill
 from saddlescope.objective import Objective
 from saddlescope.saddle_escape import write_parameters
 from saddlescope.tolerance import STALL_GRAD_NORM, Tolerance
@@ -184,9 +184,8 @@ class CurvatureMonitor:
             threshold = self.tolerance.threshold(max(abs(low), abs(high)))
         u, decrease = None, None
         if low < -threshold:
-            u = res.eigenvectors[:, 0]
-            u = u if float(u @ g) <= 0 else -u
-            decrease = -float(u @ g) + 0.5 * abs(low)
+            u = downhill(res.eigenvectors[:, 0], g)
+            decrease = -float(g.to(u.dtype) @ u) + 0.5 * abs(low)
         bars: dict[str, float | None] = {}
         if self.inertia:
             est = estimate_inertia(op, rtol=self.tolerance.rtol, seed=self.seed + self.steps)

@@ -17,7 +17,13 @@ from saddlescope.errors import HessianTooLargeError, NonFiniteError
 from saddlescope.objective import Objective
 from saddlescope.spectrum import Spectrum, hessian_spectrum
 
-__all__ = ["curvature_step", "extreme_eigenpair", "negative_curvature_direction", "way_down"]
+__all__ = [
+    "curvature_step",
+    "downhill",
+    "extreme_eigenpair",
+    "negative_curvature_direction",
+    "way_down",
+]
 
 
 def negative_curvature_direction(
@@ -46,12 +52,21 @@ def negative_curvature_direction(
     """
     if spectrum.eigenvectors is None or spectrum.min >= -spectrum.threshold:
         return None, None
-    u = spectrum.eigenvectors[:, 0].clone()
+    return downhill(spectrum.eigenvectors[:, 0], grad), spectrum.min
+
+
+def downhill(u: Tensor, grad: Tensor) -> Tensor:
+    """``u`` normalised and signed so that gᵀu ≤ 0; at gᵀu = 0, its largest entry positive.
+
+    Args:
+        u: a direction (flat).
+        grad: the gradient there (any dtype: a half-precision model's is cast to u's).
+    """
     u = u / torch.linalg.vector_norm(u)
-    dot = float(grad.to(u.dtype) @ u)  # a half-precision model: u is in float32
+    dot = float(grad.to(u.dtype) @ u)
     if dot > 0 or (dot == 0 and float(u[u.abs().argmax()]) < 0):
-        u = -u  # against the gradient; at g = 0, a deterministic sign (largest entry positive)
-    return u, spectrum.min
+        u = -u
+    return u
 
 
 def curvature_step(

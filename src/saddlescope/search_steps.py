@@ -175,7 +175,7 @@ def newton_mr_step(obj: Objective, s: SearchState, o: SearchOptions) -> SearchSt
     eta = max(o.minres_rtol, min(o.minres_forcing, math.sqrt(s.sq) / o.grad_norm0))
     op = obj.hessian_operator(s.theta)
     res = minres(op, -s.grad, rtol=eta, maxiter=o.minres_maxiter, ls_rtol=o.minres_rtol)
-    s.hvps += res.iterations
+    s.hvps += res.products
     slope = float(res.Ax @ s.grad)  # d/dα ½‖g(θ + αp)‖² at α = 0
     if not slope < 0:
         return None
@@ -279,7 +279,7 @@ def _newton_mr_descent_step(obj: Objective, s: SearchState, o: SearchOptions) ->
     """MINRES(H, −g) with non-positive-curvature detection; Armijo on L along its direction."""
     op = obj.hessian_operator(s.theta)
     res = minres(op, -s.grad, rtol=o.minres_rtol, maxiter=o.minres_maxiter, stop_on_npc=True)
-    s.hvps += res.iterations + (res.npc is not None)
+    s.hvps += res.products
     if res.status == "npc" and res.npc is not None:
         p = res.npc if float(res.npc @ s.grad) <= 0 else -res.npc
     else:
