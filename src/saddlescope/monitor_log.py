@@ -18,6 +18,7 @@ from typing import Any
 from torch import Tensor
 
 from saddlescope.errors import InvalidInputError
+from saddlescope.files import atomic_path
 
 __all__ = ["CheckLog", "CurvatureCheck"]
 
@@ -85,8 +86,7 @@ class CurvatureCheck:
         Args:
             d: a dict from :meth:`to_dict`.
         """
-        names = {f.name for f in fields(cls)} - {"escape_direction"}
-        if not isinstance(d, dict) or set(d) != names:
+        if not isinstance(d, dict) or set(d) != set(_ROW_FIELDS):
             raise InvalidInputError("not a CurvatureCheck dict: its keys differ from the fields")
         return cls(**d)
 
@@ -114,6 +114,9 @@ class CurvatureCheck:
             f"λ_max {self.lambda_max:.4g} (±{self.residual_max:.1e}){bars}{way} "
             f"[{self.hvps} HVPs, {'warm' if self.warm else 'cold'}]"
         )
+
+
+_ROW_FIELDS = [f.name for f in fields(CurvatureCheck) if f.name != "escape_direction"]
 
 
 class CheckLog:
@@ -165,7 +168,6 @@ class CheckLog:
             return
         with open(self.csv_path, newline="") as f:
             rows = list(csv.DictReader(f))
-        names = [f.name for f in fields(CurvatureCheck) if f.name != "escape_direction"]
         try:
             keep = [r for r in rows if int(r["step"]) <= step]
         except (KeyError, TypeError, ValueError):
@@ -173,9 +175,7 @@ class CheckLog:
                 f"{self.csv_path} is not a curvature log (no integer 'step' column); give "
                 "another csv_path"
             ) from None
-        tmp = self.csv_path.with_suffix(self.csv_path.suffix + ".tmp")
-        with open(tmp, "w", newline="") as f:
-            out = csv.DictWriter(f, fieldnames=names, extrasaction="ignore")
+        with atomic_path(self.csv_path) as tmp, open(tmp, "w", newline="") as f:
+            out = csv.DictWriter(f, fieldnames=_ROW_FIELDS, extrasaction="ignore")
             out.writeheader()
             out.writerows(keep)
-        os.replace(tmp, self.csv_path)

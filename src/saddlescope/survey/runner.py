@@ -23,6 +23,7 @@ from saddlescope.data import Dataset, load_dataset
 from saddlescope.errors import InvalidInputError
 from saddlescope.models import mlp
 from saddlescope.objective import Objective
+from saddlescope.precision import float32_twin
 from saddlescope.runtime import one_thread
 from saddlescope.search import CriticalPointSearch, find_critical_point
 from saddlescope.survey.config import DataConfig, RunSpec, TrainConfig
@@ -135,12 +136,6 @@ def trained_objective(spec: RunSpec) -> Objective:
         return _trained(spec)[0]
 
 
-def _float32(spec: RunSpec) -> Objective:
-    """The run's model family member and data in float32 (θ is passed explicitly)."""
-    data = _dataset(spec.data)
-    return _objective(spec, data, _model(spec, data), torch.float32)
-
-
 def _trained(spec: RunSpec) -> tuple[Objective, float]:
     """(objective at the trained θ, final training loss); seeds torch's global generator."""
     torch.manual_seed(spec.seed)
@@ -202,7 +197,7 @@ def run_one(spec: RunSpec) -> SurveyRecord:
         start, naive = obj.theta0, None
         if spec.search.gradnorm_phase:
             start = gradnorm_phase(obj, start, spec.search.gradnorm_phase, spec.train.lr)
-            naive = naive_ratios(obj, _float32(spec), start)
+            naive = naive_ratios(obj, float32_twin(obj), start)
         t1 = time.perf_counter()
         search = find_critical_point(
             obj,
