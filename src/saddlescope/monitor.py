@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +41,7 @@ from saddlescope.lanczos import lanczos
 from saddlescope.monitor_log import CheckLog, CurvatureCheck
 from saddlescope.negative_curvature import curvature_step, downhill
 from saddlescope.objective import Objective
+from saddlescope.plateau import LossWindow
 from saddlescope.saddle_escape import write_parameters
 from saddlescope.tolerance import STALL_GRAD_NORM, Tolerance
 
@@ -105,7 +105,7 @@ class CurvatureMonitor:
         self.log = CheckLog(writer, csv_path)
         self.checks: list[CurvatureCheck] = []
         self.steps = 0
-        self._losses: deque[float] = deque(maxlen=self.window)
+        self._losses = LossWindow(self.window, self.loss_tol)
         self._ritz: Tensor | None = None  # the last check's Ritz vectors (CPU, float64)
         self._theta: Tensor | None = None  # θ at the last check
 
@@ -133,7 +133,7 @@ class CurvatureMonitor:
         due = self.every is not None and self.steps % self.every == 0
         if due:
             return self.check("every")
-        if self._flat():
+        if self._losses.flat():
             start = time.perf_counter()
             theta = self.objective.refresh(self.model)
             value_now, g = self.objective.loss_and_grad(theta)
@@ -141,15 +141,6 @@ class CurvatureMonitor:
                 return self._check("plateau", theta, value_now, g, start)
             self._losses.clear()  # flat but still moving: wait for a whole window again
         return None
-
-    def _flat(self) -> bool:
-        losses = self._losses
-        if len(losses) < self.window:
-            return False
-        room = self.loss_tol * max(1.0, abs(losses[-1]))
-        if abs(losses[-1] - losses[0]) > room:  # the usual case while training: O(1)
-            return False
-        return max(losses) - min(losses) <= room
 
     # ----------------------------------------------------------------------------- a check
     def check(self, reason: str = "asked") -> CurvatureCheck:
@@ -168,7 +159,7 @@ class CurvatureMonitor:
         """The check at θ, whose L and ∇L are known (the clock started at ``start``)."""
         obj = self.objective
         grad_norm = float(g.norm())
-        plateau = self._flat() and grad_norm <= self.stall_grad_norm
+        plateau = self._losses.flat() and grad_norm <= self.stall_grad_norm
         op = obj.hessian_operator(theta)
         start_vector = self._warm_start(obj.num_params)
         res = self._extremes(op, start_vector)
@@ -267,7 +258,7 @@ class CurvatureMonitor:
         return {
             "version": _STATE_VERSION,
             "steps": self.steps,
-            "losses": list(self._losses),
+            "losses": self._losses.values(),
             "checks": [c.to_dict() for c in self.checks],
             "ritz": self._ritz,
         }
@@ -291,7 +282,9 @@ class CurvatureMonitor:
         ):
             raise InvalidInputError("the state's Ritz vectors do not fit this model's parameters")
         self.steps = check_int("steps", state["steps"], 0)
-        self._losses = deque((float(x) for x in state["losses"]), maxlen=self.window)
+        self._losses = LossWindow(self.window, self.loss_tol)
+        for x in state["losses"]:
+            self._losses.append(float(x))
         self.checks = [CurvatureCheck.from_dict(d) for d in state["checks"]]
         self._ritz = ritz
         self._theta = None

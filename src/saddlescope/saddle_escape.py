@@ -12,7 +12,6 @@ values (:meth:`~saddlescope.Objective.refresh`), and new data only where the dat
 from __future__ import annotations
 
 import math
-from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
@@ -27,6 +26,7 @@ from saddlescope.negative_curvature import way_down
 from saddlescope.objective import Objective
 from saddlescope.operators import DEFAULT_MEMORY_BUDGET
 from saddlescope.params import NormStats, ParamFilter
+from saddlescope.plateau import LossWindow
 from saddlescope.tolerance import STALL_GRAD_NORM
 
 __all__ = ["EscapeEvent", "SaddleEscape", "write_parameters"]
@@ -184,7 +184,7 @@ class SaddleEscape(torch.optim.Optimizer):
         self.base = base
         self._share_base()
         self.events: list[EscapeEvent] = []
-        self._losses: deque[float] = deque(maxlen=window)
+        self._losses = LossWindow(self.window, self.loss_tol)
         self._source: Literal["closure", "objective"] = "closure"
         self._steps = 0
 
@@ -239,24 +239,18 @@ class SaddleEscape(torch.optim.Optimizer):
     def _stalled(self, loss: Any) -> bool:
         if loss is not None:  # the closure's loss: the cheap test (a flat window) first
             self._record(float(loss.detach() if isinstance(loss, Tensor) else loss), "closure")
-            return self._flat() and self._grad_norm() <= self.stall_grad_norm
+            return self._losses.flat() and self._grad_norm() <= self.stall_grad_norm
         if not self._grad_norm() <= self.stall_grad_norm:  # no closure: ‖g‖ first (NaN: no)
             self._losses.clear()
             return False
         self._record(float(self.objective.loss(self._sync())), "objective")
-        return self._flat()
+        return self._losses.flat()
 
     def _record(self, loss: float, source: Literal["closure", "objective"]) -> None:
         if source != self._source:  # closure and objective losses are not comparable
             self._losses.clear()
             self._source = source
         self._losses.append(loss)
-
-    def _flat(self) -> bool:
-        if len(self._losses) < self.window:
-            return False
-        spread = max(self._losses) - min(self._losses)
-        return spread <= self.loss_tol * max(1.0, abs(self._losses[-1]))
 
     def _grad_norm(self) -> float:
         grads = [p.grad for g in self.param_groups for p in g["params"] if p.grad is not None]
