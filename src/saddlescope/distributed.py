@@ -30,7 +30,6 @@ import torch
 from torch import Tensor, nn
 
 from saddlescope.batch_loss import LossFn
-from saddlescope.batches import Data
 from saddlescope.errors import DistributedError, InvalidInputError
 from saddlescope.objective import Objective
 from saddlescope.reduction import ProcessGroupReducer
@@ -57,39 +56,38 @@ class DistributedObjective(Objective):
         **options: every keyword of ``Objective`` (dtype, device, memory_budget, …).
     """
 
+    reducer: ProcessGroupReducer
+
     def __init__(
         self, model: nn.Module, loss_fn: LossFn | None, data: Any, *, group: Any = None,
         **options: Any,
     ) -> None:  # fmt: skip
-        self._ranks = ProcessGroupReducer(group)
-        self.reducer = self._ranks
-        _check_sampler(data, self._ranks)
+        self.reducer = ProcessGroupReducer(group)
+        _check_sampler(data, self.reducer)
         super().__init__(model, loss_fn, data, **options)
         self._check_same_theta()
 
     def _set_data(self, data: Any) -> None:
-        """Read this rank's shard; the ranks agree it went well, then on their weights."""
-        self._ranks.scale = 1.0
+        """Read this rank's shard; one gather tells every rank how all the reads went."""
         failure: Exception | None = None
         try:
             super()._set_data(data)
         except Exception as err:  # this rank's own: the others must hear of it, not wait
             failure = err
-        said = self._ranks.gather(
-            None if failure is None else f"{type(failure).__name__}: {failure}"
-        )
         if failure is not None:
+            self.reducer.gather((f"{type(failure).__name__}: {failure}", 0.0, 0, 0))
             raise failure
-        for rank, message in enumerate(said):
+        mine = self.data
+        said = self.reducer.gather((None, mine.total_weight, mine.num_samples, len(mine)))
+        for rank, (message, *_) in enumerate(said):
             if message is not None:
                 raise DistributedError(
                     f"rank {rank} could not read its shard of the data: {message}"
                 )
-        local: Data = self._data
-        self._total_weight = self._ranks.total(local.total_weight)
-        self._ranks.scale = local.total_weight / self._total_weight
-        self.num_samples = int(self._ranks.total(float(local.num_samples)))
-        self._num_batches = int(self._ranks.total(float(len(local))))
+        self._total_weight = sum(w for _, w, _, _ in said)
+        self.reducer.scale = mine.total_weight / self._total_weight
+        self.num_samples = sum(n for _, _, n, _ in said)
+        self._num_batches = sum(b for _, _, _, b in said)
 
     def refresh(self, model: nn.Module, data: Any = None) -> Tensor:
         """As :meth:`Objective.refresh`, on every rank together (θ checked to agree).
@@ -104,14 +102,14 @@ class DistributedObjective(Objective):
 
     def _check_same_theta(self) -> None:
         """Every rank holds the same number of parameters with the same values, or an error."""
-        sizes = self._ranks.gather(self.num_params)
+        sizes = self.reducer.gather(self.num_params)
         if len(set(sizes)) > 1:
             raise DistributedError(
                 f"the ranks' models differ in size ({', '.join(map(str, sizes))} parameters by "
                 "rank): build the same model, with the same param_filter, on every rank"
             )
         n = self.num_params
-        both = self._ranks.maximum(torch.cat([self._theta0, -self._theta0]))
+        both = self.reducer.maximum(torch.cat([self._theta0, -self._theta0]))
         spread = float((both[:n] + both[n:]).max())
         if spread > 0:
             raise DistributedError(
@@ -133,7 +131,7 @@ class DistributedObjective(Objective):
             **super().describe(),
             "num_batches": self._num_batches,
             "total_weight": self._total_weight,
-            "ranks": self._ranks.ranks,
+            "ranks": self.reducer.ranks,
         }
 
 

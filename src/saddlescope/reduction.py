@@ -134,16 +134,6 @@ class ProcessGroupReducer:
             start += t.numel()
         return tuple(out)
 
-    def total(self, value: float) -> float:
-        """Σ over ranks of a float, unscaled (float64).
-
-        Args:
-            value: this rank's number.
-        """
-        t = torch.tensor([value], dtype=torch.float64, device=self._device())
-        self._run("a total", lambda: torch.distributed.all_reduce(t, group=self.group))
-        return float(t[0])
-
     def maximum(self, t: Tensor) -> Tensor:
         """The elementwise maximum of ``t`` over the ranks (a new tensor; unscaled)."""
         out = t.clone()
