@@ -54,9 +54,10 @@ def _probes() -> list[tuple[str, nn.Module, nn.Module, tuple[torch.Tensor, torch
     return out
 
 
-def _row(name: str, model: nn.Module, loss: nn.Module, data: tuple, dtype: torch.dtype) -> str:
-    ref = Objective(model, loss, data, dtype=torch.float64)
-    lam = torch.linalg.eigvalsh(ref.hessian(ref.theta0))
+def _row(
+    name: str, model: nn.Module, loss: nn.Module, data: tuple, dtype: torch.dtype, lam: torch.Tensor
+) -> str:
+    """One dtype's row against the float64 eigenvalues ``lam``."""
     scale = float(lam.abs().max())
     band = 1e-2 * scale
     obj = Objective(model, loss, data, dtype=dtype)
@@ -83,8 +84,10 @@ def main() -> None:
     print("|---|---:|---|---:|---:|---:|---:|---|")
     with one_thread():
         for name, model, loss, data in _probes():
+            ref = Objective(model, loss, data, dtype=torch.float64)
+            lam = torch.linalg.eigvalsh(ref.hessian(ref.theta0))
             for dtype in DTYPES:
-                print(_row(name, model, loss, data, dtype), flush=True)
+                print(_row(name, model, loss, data, dtype, lam), flush=True)
 
 
 if __name__ == "__main__":

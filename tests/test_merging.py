@@ -148,7 +148,7 @@ def test_stacked_gradients_equal_the_sum_of_batch_gradients():
     assert float(loss) == pytest.approx(sum(w * float(v) for w, (v, _) in zip(weights, parts)))
     assert torch.allclose(g, sum(w * gb for w, (_, gb) in zip(weights, parts)), rtol=1e-12)
     tight = Objective(model, loss_fn, batches, dtype=F64, memory_budget=1, hold_data=True)
-    assert len(list(tight._graphs.for_gradient(theta))) == 4  # the graphs do not fit: batch by batch
+    assert len(list(tight._graphs.for_gradient(theta))) == 4  # they do not fit: batch by batch
     assert torch.allclose(tight.grad(theta), g, rtol=1e-12)
 
 

@@ -66,6 +66,8 @@ class CurvatureMonitor:
         stall_grad_norm: and ‖∇L‖ ≤ this on ``data`` (as :class:`~saddlescope.SaddleEscape`).
         lanczos_tol: the accuracy of λ_min and λ_max, relative to max|λ|.
         inertia: also estimate the index and minimum ratio with error bars at each check.
+        warm_start: start each check's Lanczos from the previous check's Ritz vectors (False:
+            from a random vector every time).
         rtol: the eigenvalue zero band relative to max|λ| (default by dtype).
         seed: seeds the Lanczos start vectors and the inertia probes.
         writer: a TensorBoard ``SummaryWriter`` (anything with ``add_scalar`` and
@@ -87,6 +89,7 @@ class CurvatureMonitor:
         stall_grad_norm: float = STALL_GRAD_NORM,
         lanczos_tol: float = 1e-3,
         inertia: bool = False,
+        warm_start: bool = True,
         rtol: float | None = None,
         seed: int = 0,
         writer: Any = None,
@@ -98,7 +101,7 @@ class CurvatureMonitor:
         self.loss_tol = check_positive("loss_tol", loss_tol, allow_zero=True)
         self.stall_grad_norm = check_positive("stall_grad_norm", stall_grad_norm)
         self.lanczos_tol = check_positive("lanczos_tol", lanczos_tol)
-        self.inertia, self.seed = bool(inertia), seed
+        self.inertia, self.warm_start, self.seed = bool(inertia), bool(warm_start), seed
         self.model = model
         self.objective = Objective(model, loss_fn, data, **objective_options)
         self.tolerance = Tolerance.resolve(self.objective.dtype, rtol=rtol)
@@ -213,7 +216,7 @@ class CurvatureMonitor:
 
     def _warm_start(self, n: int) -> Tensor | None:
         """The previous Ritz vectors summed, plus a random share (None before a first check)."""
-        if self._ritz is None or self._ritz.shape[0] != n:
+        if not self.warm_start or self._ritz is None or self._ritz.shape[0] != n:
             return None
         gen = torch.Generator().manual_seed(self.seed + self.steps)
         noise = torch.randn(n, generator=gen, dtype=torch.float64)

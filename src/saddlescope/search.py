@@ -56,17 +56,15 @@ __all__ = ["METHODS", "CriticalPointSearch", "SearchStep", "find_critical_point"
 
 SearchMethod = Literal["auto", "newton-mr", "lm", "gradnorm"]
 StepFn = Callable[[Objective, SearchState, SearchOptions], "SearchState | None"]
-METHODS: dict[str, StepFn | None] = {
-    "auto": None,  # the switching driver
-    "newton-mr": newton_mr_step,
-    "lm": lm_step,
-    "gradnorm": gradnorm_step,
-}
 _PHASES: dict[str, StepFn] = {
     "newton-mr": newton_mr_step,
     "lm": lm_step,
     "gradnorm": gradnorm_step,
-    "descent": descent_step,
+    "descent": descent_step,  # only inside the driver
+}
+METHODS: dict[str, StepFn | None] = {
+    "auto": None,  # the switching driver
+    **{m: step for m, step in _PHASES.items() if m != "descent"},
 }
 DEFAULT_MAX_STEPS = {"auto": 500, "newton-mr": 200, "lm": 200, "gradnorm": 20_000}
 _MINRES_MAXITER = 500  # MINRES iterations by default: min(n, this)

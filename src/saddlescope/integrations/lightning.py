@@ -14,8 +14,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
-
 from saddlescope.monitor import CurvatureMonitor
 
 try:
@@ -54,8 +52,6 @@ class CurvatureCallback(Callback):
         if not trainer.is_global_zero:
             return
         loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
-        if isinstance(loss, torch.Tensor):
-            loss = loss.detach()
         check = self.monitor.step(loss, trainer.global_step)
         if check is not None:
             pl_module.log_dict(check.metrics(), on_step=True, on_epoch=False, rank_zero_only=True)
