@@ -13,7 +13,6 @@ measured errors.
 
 from __future__ import annotations
 
-import copy
 import math
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -25,6 +24,7 @@ from saddlescope.errors import InvalidInputError
 from saddlescope.objective import Objective
 from saddlescope.operators import HALF_DTYPES
 from saddlescope.spectrum import Spectrum
+from saddlescope.twins import module_at, objective_like
 
 __all__ = [
     "PrecisionCheck",
@@ -71,12 +71,7 @@ def float32_twin(obj: Objective) -> Objective:
             f"a {obj.dtype} objective is checked against float32, which needs its data held: "
             "pass hold_data=True (or a larger memory_budget)"
         )
-    model = copy.deepcopy(obj.module)
-    named = dict(model.named_parameters())
-    for name in obj.param_names:
-        named[name].requires_grad_(True)
-    batches = [b.data for b in obj.batches]
-    return Objective(model, obj.loss_fn, batches, dtype=torch.float32, **obj.options())
+    return objective_like(obj, module_at(obj, obj.theta0), dtype=torch.float32, **obj.options())
 
 
 def product_error(

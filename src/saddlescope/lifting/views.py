@@ -7,17 +7,17 @@ parameter layout (:func:`split_objective`'s).
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 from torch.func import vmap
 
 from saddlescope.errors import InvalidInputError
 from saddlescope.lifting.layout import check_index, check_layer, check_ratio, mlp_layout
 from saddlescope.lifting.widen import split_neuron, split_tensors
 from saddlescope.objective import Objective
+from saddlescope.twins import module_at, objective_like
 
 __all__ = [
     "check_split",
@@ -29,43 +29,6 @@ __all__ = [
     "split_params",
     "split_theta",
 ]
-
-
-def objective_like(obj: Objective, model: nn.Module) -> Objective:
-    """An Objective for ``model`` with ``obj``'s loss, data, dtype, device and settings.
-
-    Args:
-        obj: the objective whose loss, batches and settings are reused.
-        model: the new model.
-    """
-    return Objective(
-        model,
-        obj.loss_fn,
-        [(b.inputs, b.targets) for b in obj.batches],  # an Objective built from them is equal
-        dtype=obj.dtype,
-        device=obj.device,
-        norm_stats=obj.norm_stats,
-        memory_budget=obj.memory_budget,
-    )
-
-
-def module_at(obj: Objective, theta: Tensor) -> nn.Module:
-    """A fresh copy of the objective's module with θ loaded (trainable as in the original model).
-
-    In the objective's dtype and device and in eval mode; the objective is not changed.
-
-    Args:
-        obj: the objective whose module is copied.
-        theta: the flat parameters to load.
-    """
-    theta = obj.check_theta(theta)
-    module = copy.deepcopy(obj.module)
-    params = dict(module.named_parameters())
-    with torch.no_grad():
-        for name, value in obj.unflatten(theta).items():
-            params[name].copy_(value)
-            params[name].requires_grad_(True)
-    return module
 
 
 def mlp_param_names(obj: Objective, layer: int) -> tuple[str, str | None, str]:
