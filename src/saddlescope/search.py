@@ -273,6 +273,31 @@ def _iterate(
             driver.switch(obj, s, stalled=False)
 
 
+def _why_unconverged(
+    obj: Objective,
+    s: SearchState,
+    o: SearchOptions,
+    status: str,
+    smooth: bool,
+    band: tuple[float | None, float | None, float],
+) -> tuple[str, KinkCheck | None, Flatness | None]:
+    """(status, kink, flatness) of a search that ended: on a kink, or gradient-flat, or as it was.
+
+    ``band`` is the flatness check's (rtol, atol, flat_tol); its products count in ``s.hvps``.
+    """
+    if status == "converged":
+        return status, None, None
+    kink = None if smooth else kink_check(obj, s.theta)
+    if kink is not None and kink.on_kink:
+        return "on-kink", kink, None
+    rtol, atol, flat_tol = band
+    flatness = gradient_flatness(
+        obj, s.theta, grad=s.grad, grad_tol=o.grad_tol, rtol=rtol, atol=atol, flat_tol=flat_tol
+    )
+    s.hvps += flatness.hvps
+    return ("gradient-flat" if flatness.flat else status), kink, flatness
+
+
 def _spent(obj: Objective, s: SearchState, steps: int, budget: _Budget) -> str:
     """The budget that has run out ("max-steps", "max-hvps", "max-seconds"), or "".
 
@@ -412,17 +437,7 @@ def find_critical_point(
     trace.visit(theta)
     s, status, steps = _iterate(obj, s, o, driver, budget, history, trace)
     smooth = trace.patterns[0] == ""
-    flatness, kink = None, None
-    if status != "converged" and not smooth:
-        kink = kink_check(obj, s.theta)
-        status = "on-kink" if kink.on_kink else status
-    if status not in ("converged", "on-kink"):
-        flatness = gradient_flatness(
-            obj, s.theta, grad=s.grad, grad_tol=o.grad_tol, rtol=rtol, atol=atol, flat_tol=flat_tol
-        )
-        s.hvps += flatness.hvps
-        if flatness.flat:
-            status = "gradient-flat"
+    status, kink, flatness = _why_unconverged(obj, s, o, status, smooth, (rtol, atol, flat_tol))
     return CriticalPointSearch(
         theta=s.theta.detach(),
         method=method,
