@@ -106,3 +106,38 @@ def test_the_hf_trainer_callback_puts_checks_in_the_trainer_logs(tmp_path: Path)
     assert runs
     tags = set().union(*(EventAccumulator(str(r)).Reload().Tags()["scalars"] for r in runs))
     assert "train/curvature/lambda_min" in tags or "curvature/lambda_min" in tags
+
+
+def test_the_hf_monitor_state_goes_into_checkpoints_and_resumes(tmp_path: Path) -> None:
+    from examples.factories import bert_batches, tiny_bert
+    from transformers import Trainer, TrainingArguments
+
+    from saddlescope.errors import InvalidInputError
+    from saddlescope.integrations.transformers import CurvatureTrainerCallback
+
+    batches = bert_batches()
+    rows = [{k: v[i] for k, v in b.items()} for b in batches for i in range(len(b["labels"]))]
+
+    def trainer_for(steps: int) -> tuple[Trainer, CurvatureTrainerCallback]:
+        model = tiny_bert().train()
+        callback = CurvatureTrainerCallback(CurvatureMonitor(model, None, batches[:1], every=2))
+        args = TrainingArguments(
+            output_dir=str(tmp_path), max_steps=steps, per_device_train_batch_size=8,
+            logging_steps=1, report_to="none", use_cpu=True, save_steps=2, disable_tqdm=True,
+            learning_rate=1e-3,
+        )  # fmt: skip
+        trainer = Trainer(model=model, args=args, train_dataset=rows, callbacks=[callback])
+        callback.attach(trainer)
+        return trainer, callback
+
+    first, cb1 = trainer_for(4)
+    first.train()
+    assert [c.step for c in cb1.monitor.checks] == [2, 4]
+    assert (tmp_path / "checkpoint-2" / "curvature_monitor.pt").is_file()
+    resumed, cb2 = trainer_for(6)
+    cb2.load_checkpoint(tmp_path / "checkpoint-4")
+    resumed.train(resume_from_checkpoint=str(tmp_path / "checkpoint-4"))
+    assert [c.step for c in cb2.monitor.checks] == [2, 4, 6]
+    assert cb2.monitor.checks[1].lambda_min == cb1.monitor.checks[1].lambda_min
+    with pytest.raises(InvalidInputError, match="missing"):
+        cb2.load_checkpoint(tmp_path)

@@ -10,23 +10,35 @@ A check's numbers go into the Trainer's logs through ``Trainer.log`` (so its Ten
 other reporting integrations record them, and ``trainer.state.log_history`` holds them); before
 :meth:`~CurvatureTrainerCallback.attach` they go to ``state.log_history`` only. Only the world
 process zero checks and logs: under DDP the model is the same on every rank.
+
+The Trainer restores only callbacks it can rebuild from plain arguments, so the monitor's state
+goes into each checkpoint folder as ``curvature_monitor.pt`` (at every save), and
+:meth:`~CurvatureTrainerCallback.load_checkpoint` restores it before
+``trainer.train(resume_from_checkpoint=...)``.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import torch
+
+from saddlescope.errors import InvalidInputError
 from saddlescope.monitor import CurvatureMonitor
 
 try:
     from transformers import TrainerCallback
+    from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 except ImportError as err:  # pragma: no cover - the extra is missing
     raise ImportError(
         "saddlescope.integrations.transformers needs transformers: "
         "pip install 'saddlescope[transformers]'"
     ) from err
 
-__all__ = ["CurvatureTrainerCallback"]
+__all__ = ["STATE_FILE", "CurvatureTrainerCallback"]
+
+STATE_FILE = "curvature_monitor.pt"
 
 
 class CurvatureTrainerCallback(TrainerCallback):
@@ -83,3 +95,33 @@ class CurvatureTrainerCallback(TrainerCallback):
             self.trainer.log(check.metrics())
         else:
             state.log_history.append({**check.metrics(), "step": state.global_step})
+
+    def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        """Save the monitor's state into the checkpoint just written (process zero).
+
+        Args:
+            args: the Trainer's ``TrainingArguments`` (its ``output_dir``).
+            state: its ``TrainerState`` (the step the checkpoint is named by).
+            control: its ``TrainerControl``.
+            **kwargs: the rest of what the Trainer passes (unused).
+        """
+        if not state.is_world_process_zero:
+            return
+        folder = Path(args.output_dir) / f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}"
+        if folder.is_dir():
+            torch.save(self.monitor.state_dict(), folder / STATE_FILE)
+
+    def load_checkpoint(self, checkpoint: str | Path) -> None:
+        """Restore the monitor from a checkpoint folder the Trainer wrote (before resuming).
+
+        Read with ``torch.load(weights_only=True)``: tensors and plain values, no code.
+
+        Args:
+            checkpoint: the folder, e.g. ``output_dir/checkpoint-500``.
+        """
+        path = Path(checkpoint) / STATE_FILE
+        if not path.is_file():
+            raise InvalidInputError(
+                f"{path} is missing: that checkpoint was not saved with a CurvatureTrainerCallback"
+            )
+        self.monitor.load_state_dict(torch.load(path, weights_only=True))
