@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 import sqlite3
 import zlib
 
@@ -356,9 +357,36 @@ def test_a_reader_on_read_only_storage_opens_the_file_immutable(
         return real(database, **kwargs)
 
     monkeypatch.setattr(sqlite3, "connect", read_only_storage)
+    monkeypatch.setattr(os, "access", lambda path, mode: False)  # the folder is read-only too
     with ResultStore(db, readonly=True) as store:
         assert [r.run_id for r in store.records()] == [saddle_record.run_id]
     assert opened[-1].endswith("?mode=ro&immutable=1")
+
+
+def test_a_reader_beside_a_live_writer_sees_its_commits_even_if_a_read_only_open_fails(
+    tmp_path, saddle_record, monkeypatch
+):
+    # Where the folder is writable a reader must never open the file immutable: that ignores
+    # the write-ahead log another process is still writing (and may read pages its checkpoint
+    # is copying). Here every read-only open fails, as one could while that process works.
+    import sqlite3
+
+    db = tmp_path / "live.db"
+    real = sqlite3.connect
+
+    def busy_read_only(database, **kwargs):
+        if "mode=ro" in database and "immutable" not in database:
+            raise sqlite3.OperationalError("database is locked")
+        return real(database, **kwargs)
+
+    with ResultStore(db) as writer:  # open: its commits stay in the -wal file
+        writer.add(saddle_record)
+        assert (tmp_path / "live.db-wal").stat().st_size > 0
+        monkeypatch.setattr(sqlite3, "connect", busy_read_only)
+        with ResultStore(db, readonly=True) as reader:
+            assert [r.run_id for r in reader.records()] == [saddle_record.run_id]
+            with pytest.raises(sqlite3.OperationalError, match="readonly"):
+                reader._conn.execute("DELETE FROM runs")  # query_only: it cannot write
 
 
 def test_a_busy_file_is_not_called_damaged(tmp_path, monkeypatch):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
+import os
 import sqlite3
 import time
 from pathlib import Path
@@ -81,12 +82,19 @@ class ResultStore:
     def _connect(self, readonly: bool) -> sqlite3.Connection:
         """A connection; a reader on read-only storage opens the file immutable.
 
-        A WAL-mode file needs its -shm file even to be read, which read-only storage cannot
-        create; writers checkpoint on close, so the file alone is whole.
+        A reader where the folder is writable opens the file as a writer does, with
+        ``query_only`` on: it takes part in the WAL's locking like any connection, so it sees
+        what other processes have committed and never a page half-copied by their checkpoint.
+        On read-only storage a WAL-mode file cannot get the -shm file it needs even to be read:
+        there it is opened read-only, or immutable if that fails (writers checkpoint on close,
+        so the file alone is whole, and nobody can be writing to read-only storage).
         """
         uri = f"file:{self.path.resolve()}"
-        if not readonly:
-            return sqlite3.connect(uri, uri=True, timeout=60)
+        if not readonly or os.access(self.path.parent, os.W_OK):
+            writer = sqlite3.connect(uri, uri=True, timeout=60)
+            if readonly:
+                writer.execute("PRAGMA query_only = ON")
+            return writer
         conn = None
         try:
             conn = sqlite3.connect(uri + "?mode=ro", uri=True, timeout=60)
