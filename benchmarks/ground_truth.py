@@ -30,8 +30,8 @@ import torch
 
 from saddlescope import Objective, classify, find_critical_point, toy
 
-METHODS = ("newton-mr", "lm", "gradnorm", "auto")
-MAX_STEPS = {"newton-mr": 200, "lm": 200, "gradnorm": 1000, "auto": 500}
+METHODS = ("newton-mr", "newton-tr", "lm", "gradnorm", "auto")
+MAX_STEPS = {"newton-mr": 200, "newton-tr": 200, "lm": 200, "gradnorm": 1000, "auto": 500}
 # Tighter than the float64 default (1e-8): the counts are read at the balanced point of the
 # GL(1) orbit, whose gradient is the found one rescaled, and must stay critical there.
 GRAD_TOL = 1e-10
@@ -50,6 +50,7 @@ WIDE = {  # (label, method, max_steps, extra options) for --net 16-4-16
     "auto": ("auto", 500, {}),
     "newton-mr": ("newton-mr", 200, {}),
     "newton-mr, forcing 0.01": ("newton-mr", 200, {"minres_forcing": 0.01}),
+    "newton-tr": ("newton-tr", 200, {}),
     "gradnorm": ("gradnorm", 2000, {}),
 }
 

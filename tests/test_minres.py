@@ -115,6 +115,36 @@ def test_detected_npc_direction_always_has_non_positive_curvature(eigenvalues, s
         assert res.npc is None
 
 
+@settings(max_examples=30, deadline=None)
+@given(
+    st.lists(st.floats(-5, 5).filter(lambda x: abs(x) > 0.05), min_size=3, max_size=12),
+    st.integers(0, 10_000),
+    st.floats(0.01, 0.99),
+)
+def test_boundary_stops_at_the_first_iterate_outside_the_ball_scaled_onto_it(
+    eigenvalues, seed, fraction
+):
+    A, _ = symmetric(eigenvalues, seed)
+    b = rhs(len(eigenvalues), seed)
+    full = minres(MatrixOperator(A), b, rtol=1e-12)
+    radius = fraction * float(torch.linalg.vector_norm(full.x))
+    res = minres(MatrixOperator(A), b, rtol=1e-12, max_norm=radius)
+    assert res.status == "boundary"
+    assert float(torch.linalg.vector_norm(res.x)) == pytest.approx(radius, rel=1e-12)
+    assert torch.allclose(res.Ax, A @ res.x, atol=1e-10)
+    # x is the plain iterate k (same iterations, no radius) scaled; iterate k − 1 was inside
+    k = res.iterations
+    plain = minres(MatrixOperator(A), b, rtol=1e-12, maxiter=k)
+    scale = radius / float(torch.linalg.vector_norm(plain.x))
+    assert scale < 1 and torch.allclose(res.x, scale * plain.x, atol=1e-12)
+    if k > 1:
+        before = minres(MatrixOperator(A), b, rtol=1e-12, maxiter=k - 1)
+        assert float(torch.linalg.vector_norm(before.x)) <= radius
+    assert res.residual_norm < res.rhs_norm  # a scaled MINRES iterate still lowers ‖b − Ax‖
+    far = minres(MatrixOperator(A), b, rtol=1e-12, max_norm=10 / max(fraction, 1e-3) * radius)
+    assert far.status == full.status and torch.allclose(far.x, full.x, atol=1e-12)
+
+
 def test_zero_rhs_is_solved_by_zero():
     res = minres(MatrixOperator(torch.eye(3, dtype=F64)), torch.zeros(3, dtype=F64))
     assert res.status == "converged" and res.iterations == 0 and not res.x.any()
@@ -128,6 +158,7 @@ def test_zero_rhs_is_solved_by_zero():
         ({"rtol": float("nan")}, "rtol"),
         ({"maxiter": 0}, "maxiter"),
         ({"shift": float("inf")}, "shift"),
+        ({"max_norm": 0.0}, "max_norm"),
     ],
 )
 def test_bad_settings_are_refused(kwargs, match):

@@ -84,7 +84,7 @@ def test_escape_step_lowers_the_loss_as_predicted(obj):
 starts = [(-1.7, 0.35), (0.9, 1.3), (1.9, -0.8), (-0.3, -0.2), (0.4, 2.1), (-1.2, -1.6), (2.5, 0.1)]
 
 
-@pytest.mark.parametrize("method", ["newton-mr", "gradnorm"])
+@pytest.mark.parametrize("method", ["newton-mr", "newton-tr", "gradnorm"])
 @pytest.mark.parametrize("start", starts)
 def test_search_lands_on_a_critical_point(obj, method, start):
     res = find_critical_point(obj, torch.tensor(start, dtype=F64), method=method, grad_tol=1e-10)

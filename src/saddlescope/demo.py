@@ -127,8 +127,8 @@ def run_worked_example(
         grid: starting points per axis (≥ 1); the searches start from grid² points.
         extent: the starts span [−extent, extent] on each axis (default 1.8, so the lattice
             holds points near both branches of the valley w1·w2 = 1 and near the origin).
-        method: the search method of :func:`find_critical_point` ("newton-mr", "lm" or
-            "gradnorm"; default "newton-mr").
+        method: the search method of :func:`find_critical_point` ("newton-mr",
+            "newton-tr", "lm", "gradnorm" or "auto"; default "newton-mr").
         steps: the step lengths t at which the escape from the saddle is checked (default 0.1,
             0.5 and √2, the distance from the origin to the nearest minimum).
         resolution: points per axis of the plotted loss surface (≥ 2).

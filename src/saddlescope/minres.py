@@ -18,6 +18,10 @@ found. Statuses:
 * ``"npc"`` — non-positive curvature found and ``stop_on_npc``: x is the iterate whose residual
   it is (a descent direction of ½‖(A − σI)x − b‖² by Liu & Roosta's monotonicity, or 0 at the
   first iteration), ``npc`` the direction;
+* ``"boundary"`` — an iterate left the ball ‖x‖ ≤ ``max_norm`` (a trust region): x is that
+  iterate scaled back onto the sphere. Until non-positive curvature appears, MINRES's iterates
+  grow in norm (Liu & Roosta, 2022), so this is the Steihaug–Toint truncation for MINRES: a short
+  radius gives an early, gradient-like Krylov iterate, not a shortened Newton step;
 * ``"maxiter"`` — none of these within ``maxiter`` iterations.
 """
 
@@ -46,7 +50,8 @@ class MinresResult:
     Attributes:
         x: the solution (the last iterate).
         Ax: (A − σI)·x, kept by the recurrence (no extra product).
-        status: "converged", "least-squares", "npc" or "maxiter" (module docstring).
+        status: "converged", "least-squares", "npc", "boundary" or "maxiter" (module
+            docstring).
         iterations: iterations run (one product each).
         residual_norm: ‖b − (A − σI)x‖.
         rhs_norm: ‖b‖.
@@ -128,6 +133,7 @@ def minres(
     maxiter: int | None = None,
     stop_on_npc: bool = False,
     ls_rtol: float | None = None,
+    max_norm: float | None = None,
 ) -> MinresResult:
     """Solve (A − σI)x = b in the least-squares sense by MINRES, from x₀ = 0.
 
@@ -142,10 +148,13 @@ def minres(
         ls_rtol: the "least-squares" test's tolerance, ‖(A − σI)r‖ ≤ ls_rtol·‖A − σI‖·‖r‖
             (default ``rtol``). An inexact Newton solve loosens ``rtol`` but should keep this
             one tight: a loose one stops at once where b is far from the range.
+        max_norm: a trust region's radius: stop when an iterate leaves ‖x‖ ≤ max_norm and
+            return it scaled onto the sphere (status "boundary"; default: no limit).
     """
     check_positive("rtol", rtol)
     ls_rtol = rtol if ls_rtol is None else check_positive("ls_rtol", ls_rtol)
     shift = check_finite("shift", shift)
+    radius = math.inf if max_norm is None else check_positive("max_norm", max_norm)
     n = b.numel()
     maxiter = 5 * n if maxiter is None else check_int("maxiter", maxiter, 1)
     beta1 = float(torch.linalg.vector_norm(b))
@@ -170,6 +179,10 @@ def minres(
             break
         x = x + phi * s.w
         Ax = Ax + phi * s.Aw
+        norm = float(torch.linalg.vector_norm(x)) if radius < math.inf else 0.0
+        if norm > radius:
+            x, Ax, status = x * (radius / norm), Ax * (radius / norm), "boundary"
+            break
         if abs(s.phibar) <= rtol * beta1:
             status = "converged"
             break

@@ -1,9 +1,10 @@
 """Finding critical points: zeros of ∇L of any kind (minimum, saddle, maximum).
 
 Critical points are the zeros of g = ∇L, i.e. the minima of ½‖g‖², whose gradient is H·g. A
-search runs steps (:mod:`saddlescope.search_steps`: Newton-MR, Levenberg–Marquardt, gradnorm)
-until ‖g‖ ≤ grad_tol, a step cannot make progress, or a budget — steps, Hessian-vector products
-or seconds — runs out, and says which (``status``).
+search runs steps (:mod:`saddlescope.search_steps`: Newton-MR with a line search or inside a
+trust region, Levenberg–Marquardt, gradnorm) until ‖g‖ ≤ grad_tol, a step cannot make
+progress, or a budget — steps, Hessian-vector products or seconds — runs out, and says which
+(``status``).
 
 ``method="auto"`` is a driver that switches method when one stalls or crawls (‖g‖ falling less
 than tenfold over 50 steps): LM first where the dense Hessian fits (the most robust far away),
@@ -42,6 +43,7 @@ from saddlescope.nonsmooth.kinks import KinkCheck, kink_check
 from saddlescope.nonsmooth.regions import RegionTrace
 from saddlescope.objective import Objective
 from saddlescope.operators import symmetric_eigh
+from saddlescope.search_result import CriticalPointSearch, SearchStep
 from saddlescope.search_steps import (
     SearchOptions,
     SearchState,
@@ -49,15 +51,17 @@ from saddlescope.search_steps import (
     gradnorm_step,
     lm_step,
     newton_mr_step,
+    newton_tr_step,
 )
 from saddlescope.tolerance import FLAT_TOL, MINRES_RTOL, Tolerance, default_grad_tol
 
 __all__ = ["METHODS", "CriticalPointSearch", "SearchStep", "find_critical_point"]
 
-SearchMethod = Literal["auto", "newton-mr", "lm", "gradnorm"]
+SearchMethod = Literal["auto", "newton-mr", "newton-tr", "lm", "gradnorm"]
 StepFn = Callable[[Objective, SearchState, SearchOptions], "SearchState | None"]
 _PHASES: dict[str, StepFn] = {
     "newton-mr": newton_mr_step,
+    "newton-tr": newton_tr_step,
     "lm": lm_step,
     "gradnorm": gradnorm_step,
     "descent": descent_step,  # only inside the driver
@@ -66,110 +70,10 @@ METHODS: dict[str, StepFn | None] = {
     "auto": None,  # the switching driver
     **{m: step for m, step in _PHASES.items() if m != "descent"},
 }
-DEFAULT_MAX_STEPS = {"auto": 500, "newton-mr": 200, "lm": 200, "gradnorm": 20_000}
+DEFAULT_MAX_STEPS = {"auto": 500, "newton-mr": 200, "newton-tr": 200, "lm": 200, "gradnorm": 20_000}
 _MINRES_MAXITER = 500  # MINRES iterations by default: min(n, this)
 _WINDOW = 50  # steps over which the driver judges progress
 _PROGRESS = 10.0  # ... and the factor ‖g‖ must fall by over them
-
-
-@dataclass(frozen=True)
-class SearchStep:
-    """One iteration of a critical-point search.
-
-    ``step`` is its number (0: the start), ``loss`` and ``grad_norm`` where it ended,
-    ``step_size`` the ‖Δθ‖ it took, ``hvps`` the products used so far (cumulative), ``phase``
-    the method that took it.
-    """
-
-    step: int
-    loss: float
-    grad_norm: float
-    step_size: float
-    hvps: int
-    phase: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        """The fields by name."""
-        return dict(self.__dict__)
-
-    def __str__(self) -> str:
-        return (
-            f"step {self.step} ({self.phase}): loss {self.loss:.6g}, ‖g‖ {self.grad_norm:.3g}, "
-            f"‖Δθ‖ {self.step_size:.3g}, {self.hvps} HVPs"
-        )
-
-
-@dataclass(frozen=True, eq=False)
-class CriticalPointSearch:
-    """Where a critical-point search ended, and why.
-
-    ``status`` is why it ended: "converged" (‖g‖ ≤ grad_tol), "on-kink" (not converged, and θ
-    sits on an activation boundary of a piecewise-linear network, where ∇L jumps: ``kink``),
-    "gradient-flat" (not converged, and g lies in H's zero band: ``flatness.status ==
-    "flat"``), "stalled" (no step made progress), or the budget that ran out: "max-steps",
-    "max-hvps", "max-seconds". Only
-    "converged" is a critical point (``converged``). ``theta``, ``loss``, ``grad_norm`` describe
-    where it ended, ``grad_tol`` what it aimed for, ``method`` how (``phases``: each method the
-    driver ran and its steps); ``steps``, ``hvps``, ``grads`` and ``seconds`` what it cost;
-    ``flatness`` the gradient-flatness evidence where it did not converge; ``crossings`` how
-    many steps crossed an activation boundary (None for a smooth model); ``history`` one
-    :class:`SearchStep` per iteration.
-    """
-
-    theta: Tensor
-    method: str
-    status: str
-    converged: bool
-    loss: float
-    grad_norm: float
-    grad_tol: float
-    steps: int
-    hvps: int
-    grads: int
-    seconds: float
-    flatness: Flatness | None
-    history: tuple[SearchStep, ...]
-    phases: tuple[tuple[str, int], ...] = ()
-    crossings: int | None = None
-    kink: KinkCheck | None = None
-
-    @property
-    def gradient_flat(self) -> bool:
-        """True when the search ended at a certified gradient-flat point."""
-        return self.status == "gradient-flat"
-
-    def to_dict(self) -> dict[str, Any]:
-        """Everything, as plain Python values."""
-        return {
-            "method": self.method,
-            "status": self.status,
-            "converged": self.converged,
-            "gradient_flat": self.gradient_flat,
-            "loss": self.loss,
-            "grad_norm": self.grad_norm,
-            "grad_tol": self.grad_tol,
-            "steps": self.steps,
-            "hvps": self.hvps,
-            "grads": self.grads,
-            "seconds": self.seconds,
-            "phases": [list(p) for p in self.phases],
-            "flatness": None if self.flatness is None else self.flatness.to_dict(),
-            "crossings": self.crossings,
-            "kink": None if self.kink is None else self.kink.to_dict(),
-            "theta": self.theta.tolist(),
-            "history": [s.to_dict() for s in self.history],
-        }
-
-    def __str__(self) -> str:
-        phases = " → ".join(f"{m}×{k}" for m, k in self.phases)
-        flat = "" if self.flatness is None else f"\n  flatness: {self.flatness}"
-        flat += "" if not self.crossings else f"\n  {self.crossings} activation-boundary crossings"
-        flat += "" if self.kink is None else f"\n  {self.kink}"
-        return (
-            f"{self.method} ({phases}): {self.status} after {self.steps} steps — loss "
-            f"{self.loss:.6g}, ‖g‖ {self.grad_norm:.3g} (grad_tol {self.grad_tol:g}); "
-            f"{self.hvps} HVPs, {self.grads} gradients, {self.seconds:.3g} s{flat}"
-        )
 
 
 @dataclass(frozen=True)
@@ -384,12 +288,13 @@ def find_critical_point(
     Args:
         obj: the objective.
         theta0: where to start.
-        method: "auto" (the switching driver), "newton-mr", "lm" or "gradnorm" (module
-            docstring).
+        method: "auto" (the switching driver), "newton-mr" (line search), "newton-tr"
+            (trust region), "lm" or "gradnorm" (module docstring and
+            :mod:`saddlescope.search_steps`).
         grad_tol: converged when ‖g‖ ≤ grad_tol (default by dtype, see
             :mod:`saddlescope.tolerance`).
-        max_steps: the most iterations (default 500 for "auto", 200 for Newton-MR and LM,
-            20,000 for gradnorm).
+        max_steps: the most iterations (default 500 for "auto", 200 for Newton-MR, its
+            trust-region form and LM, 20,000 for gradnorm).
         max_hvps: the most Hessian-vector products (default: no limit); a dense Hessian
             counts n.
         max_seconds: the most wall-clock seconds (default: no limit).
@@ -398,15 +303,17 @@ def find_critical_point(
         atol: the zero band's absolute floor (default 0).
         flat_tol: the share of g in the zero band from which θ is gradient-flat, in (0, 1].
         minres_rtol: the tightest relative residual of Newton-MR's MINRES solves.
-        minres_forcing: Newton-MR's loosest: the solves stop at clip(‖g‖/‖g₀‖, minres_rtol,
-            minres_forcing), an Eisenstat–Walker forcing term. Default 0, tight solves: a
-            loose cap converged fewer searches on the linear networks we measured
-            (``python -m benchmarks.ground_truth --net 16-4-16``, docs/benchmarks.md).
+        minres_forcing: Newton-MR's (and its trust-region form's) loosest: the solves stop
+            at clip(‖g‖/‖g₀‖, minres_rtol, minres_forcing), an Eisenstat–Walker forcing term.
+            Default 0, tight solves: a loose cap converged fewer searches on the linear
+            networks we measured (``python -m benchmarks.ground_truth --net 16-4-16``,
+            docs/benchmarks.md).
         minres_maxiter: MINRES's iterations per solve (default min(n, 500)).
         armijo: the sufficient-decrease constant of the line searches (LM and descent: the
             least gain ratio), in (0, 0.5).
         min_step: the shortest line-search step before the search counts as stalled.
-        max_step_norm: the longest step (default 10·max(1, ‖θ0‖)): where H is singular and g
+        max_step_norm: the longest step (default 10·max(1, ‖θ0‖); also the trust region's
+            first and largest radius): where H is singular and g
             has a component in its null space, MINRES can return a huge null-space component
             (it is not MINRES-QLP), which moves θ far without changing g.
 

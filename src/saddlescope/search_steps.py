@@ -13,6 +13,12 @@ switching driver, minimises L itself:
   minres_rtol: a loose one stops at once where g is far from H's range, with a step of almost
   nothing. ``minres_forcing`` is 0 (tight solves) by default: a loose forcing term converged
   fewer searches where we measured it (``find_critical_point``'s docstring);
+* :func:`newton_tr_step`: the same MINRES step inside a trust region on the quadratic model
+  ½‖g + Hp‖² of ½‖g‖² (Steihaug–Toint truncation of MINRES, whose iterates grow in norm; Liu &
+  Roosta, 2022): the radius Δ shrinks when the model promised more than ½‖g‖² fell (gain
+  ratio ρ < ¼) and grows when a boundary step earned it (ρ > ¾). A short radius gives an early,
+  gradient-like Krylov iterate instead of a cut-down Newton step, and Δ is remembered from step
+  to step, where a line search starts every step from the full Newton step again;
 * :func:`lm_step`: Levenberg–Marquardt on the gradient system, p = −(H² + μI)⁻¹H·g from a dense
   eigendecomposition, μ adapted by the gain ratio (Nielsen's rule);
 * :func:`gradnorm_step`: gradient descent on ½‖g‖² along −H·g, the classic baseline;
@@ -43,6 +49,7 @@ __all__ = [
     "gradnorm_step",
     "lm_step",
     "newton_mr_step",
+    "newton_tr_step",
 ]
 
 
@@ -86,6 +93,7 @@ class SearchState:
         mu: LM's damping (None until its first step).
         nu: LM's damping growth factor.
         mu_descent: the descent step's damping of |Λ| + μI (None until its first step).
+        radius: the trust-region step's radius Δ (None until its first step).
     """
 
     theta: Tensor
@@ -98,6 +106,7 @@ class SearchState:
     mu: float | None = None  # lm: the damping
     nu: float = 2.0  # lm: the damping's growth factor
     mu_descent: float | None = None  # descent: the damping of |Λ| + μI
+    radius: float | None = None  # newton-tr: the trust region's radius
 
     def moved(self, trial: Tensor, loss: Tensor, grad: Tensor, sq: float) -> SearchState:
         """This state at a new point (the work counters and method memory carried).
@@ -180,6 +189,65 @@ def newton_mr_step(obj: Objective, s: SearchState, o: SearchOptions) -> SearchSt
     if not slope < 0:
         return None
     return _armijo_on_grad(obj, s, res.x, slope, 1.0, o)[0]
+
+
+def newton_tr_step(obj: Objective, s: SearchState, o: SearchOptions) -> SearchState | None:
+    """P = MINRES(H, −g) truncated at ‖p‖ = Δ, accepted when ρ > armijo; Δ adapted by ρ.
+
+    ρ = (½‖g‖² − ½‖g(θ + p)‖²)/(½‖g‖² − ½‖g + Hp‖²), the fall against the model's. A rejected
+    step is solved again at the smaller radius; the step fails (None) once Δ < min_step.
+
+    Args:
+        obj: the objective.
+        s: where the search is (its counters and memory are updated).
+        o: the search's settings.
+    """
+    eta = max(o.minres_rtol, min(o.minres_forcing, math.sqrt(s.sq) / o.grad_norm0))
+    op = obj.hessian_operator(s.theta)
+    radius = o.max_step_norm if s.radius is None else s.radius
+    steepest: tuple[Tensor, Tensor] | None = None  # (Hg, H·Hg), once per step
+    while radius >= o.min_step:
+        res = minres(
+            op, -s.grad, rtol=eta, maxiter=o.minres_maxiter, ls_rtol=o.minres_rtol,
+            max_norm=radius,
+        )  # fmt: skip
+        s.hvps += res.products
+        p, Hp = res.x, res.Ax
+        if res.status == "boundary":
+            if steepest is None:
+                Hg = op @ s.grad
+                steepest, s.hvps = (Hg, op @ Hg), s.hvps + 2
+            p, Hp = _better_of(s, (p, Hp), _cauchy_point(*steepest, radius))
+        predicted = 0.5 * (s.sq - float((s.grad + Hp).pow(2).sum()))
+        if not predicted > 0:
+            return None
+        trial = s.theta + p
+        t_loss, t_g, t_sq = s.evaluate(obj, trial)
+        rho = 0.5 * (s.sq - t_sq) / predicted
+        size = float(torch.linalg.vector_norm(p))
+        if rho < 0.25:
+            radius = 0.25 * size
+        elif rho > 0.75 and size >= 0.99 * radius:
+            radius = min(2 * radius, o.max_step_norm)
+        if rho > o.armijo:
+            s.radius = radius
+            return s.moved(trial, t_loss, t_g, t_sq)
+    s.radius = radius
+    return None
+
+
+def _cauchy_point(Hg: Tensor, HHg: Tensor, radius: float) -> tuple[Tensor, Tensor]:
+    """(p, Hp): the minimiser of ½‖g + Hp‖² along its steepest descent −Hg within ‖p‖ ≤ Δ."""
+    gg, hh = float(Hg @ Hg), float(HHg @ HHg)
+    tau = min(radius / max(math.sqrt(gg), 1e-300), gg / max(hh, 1e-300))
+    return -tau * Hg, -tau * HHg
+
+
+def _better_of(
+    s: SearchState, a: tuple[Tensor, Tensor], b: tuple[Tensor, Tensor]
+) -> tuple[Tensor, Tensor]:
+    """The (p, Hp) of the two with the smaller model ½‖g + Hp‖²."""
+    return a if float((s.grad + a[1]).pow(2).sum()) <= float((s.grad + b[1]).pow(2).sum()) else b
 
 
 def gradnorm_step(obj: Objective, s: SearchState, o: SearchOptions) -> SearchState | None:

@@ -121,7 +121,7 @@ class SearchConfig:
     """The critical-point search (see :func:`saddlescope.find_critical_point`).
 
     Attributes:
-        method: "auto" (the switching driver), "lm", "newton-mr" or "gradnorm".
+        method: "auto" (the switching driver), "lm", "newton-mr", "newton-tr" or "gradnorm".
         grad_tol: ‖∇L‖ at or below which θ is critical (default: float64's).
         max_steps: the search's iterations at most.
         max_hvps: the search's Hessian-vector products at most (0: no limit). There is no
