@@ -38,9 +38,9 @@ from torch import Tensor
 
 from saddlescope.errors import NonFiniteError
 from saddlescope.hessian import dense_hessian_fits
-from saddlescope.minres import minres
+from saddlescope.minres import MinresResult, minres
 from saddlescope.objective import Objective
-from saddlescope.operators import symmetric_eigh
+from saddlescope.operators import Operator, symmetric_eigh
 
 __all__ = [
     "SearchOptions",
@@ -173,6 +173,22 @@ def _nielsen(gain: float) -> float:
     return max(1 / 3, 1 - (2 * min(gain, 1.0) - 1) ** 3)
 
 
+def _newton_solve(
+    op: Operator, s: SearchState, o: SearchOptions, max_norm: float | None = None
+) -> MinresResult:
+    """MINRES(H, −g) to the forcing term η = clip(‖g‖/‖g₀‖, minres_rtol, minres_forcing), counted.
+
+    Its least-squares test stays at minres_rtol; ``max_norm`` is a trust region's radius.
+    """
+    eta = max(o.minres_rtol, min(o.minres_forcing, math.sqrt(s.sq) / o.grad_norm0))
+    res = minres(
+        op, -s.grad, rtol=eta, maxiter=o.minres_maxiter, ls_rtol=o.minres_rtol,
+        max_norm=max_norm,
+    )  # fmt: skip
+    s.hvps += res.products
+    return res
+
+
 def newton_mr_step(obj: Objective, s: SearchState, o: SearchOptions) -> SearchState | None:
     """P = MINRES(H, −g) to the forcing term, then an Armijo line search on ½‖g‖² from α = 1.
 
@@ -181,10 +197,7 @@ def newton_mr_step(obj: Objective, s: SearchState, o: SearchOptions) -> SearchSt
         s: where the search is (its counters and memory are updated).
         o: the search's settings.
     """
-    eta = max(o.minres_rtol, min(o.minres_forcing, math.sqrt(s.sq) / o.grad_norm0))
-    op = obj.hessian_operator(s.theta)
-    res = minres(op, -s.grad, rtol=eta, maxiter=o.minres_maxiter, ls_rtol=o.minres_rtol)
-    s.hvps += res.products
+    res = _newton_solve(obj.hessian_operator(s.theta), s, o)
     slope = float(res.Ax @ s.grad)  # d/dα ½‖g(θ + αp)‖² at α = 0
     if not slope < 0:
         return None
@@ -202,16 +215,11 @@ def newton_tr_step(obj: Objective, s: SearchState, o: SearchOptions) -> SearchSt
         s: where the search is (its counters and memory are updated).
         o: the search's settings.
     """
-    eta = max(o.minres_rtol, min(o.minres_forcing, math.sqrt(s.sq) / o.grad_norm0))
     op = obj.hessian_operator(s.theta)
     radius = o.max_step_norm if s.radius is None else s.radius
     steepest: tuple[Tensor, Tensor] | None = None  # (Hg, H·Hg), once per step
     while radius >= o.min_step:
-        res = minres(
-            op, -s.grad, rtol=eta, maxiter=o.minres_maxiter, ls_rtol=o.minres_rtol,
-            max_norm=radius,
-        )  # fmt: skip
-        s.hvps += res.products
+        res = _newton_solve(op, s, o, max_norm=radius)
         p, Hp = res.x, res.Ax
         if res.status == "boundary":
             if steepest is None:
