@@ -71,3 +71,11 @@ def test_a_verdict_the_rounding_could_flip_is_refused() -> None:
     with pytest.raises(InvalidInputError, match="λ_max"):
         require_precision(PrecisionCheck("bfloat16", 0.1, 8), -1.0, 0.25, 0.2)
     require_precision(PrecisionCheck("bfloat16", 0.1, 8), -1.0, 1.0, 0.2)  # far from both
+
+
+def test_half_precision_point_with_a_degenerate_spectrum_is_probed() -> None:
+    # The probes take gᵀu along the zero band's eigenvectors, which are in the curvature's
+    # working dtype (float32); the gradient of a bfloat16 model must meet them there.
+    obj = _mlp(torch.bfloat16)
+    cp = classify(obj, obj.theta0, grad_tol=1e6, rtol=0.3, k=2)
+    assert cp.kind == "degenerate" and cp.probes

@@ -232,6 +232,7 @@ def classify(
     if estimate is None:
         estimate = grad_norm <= tolerance.grad_tol
     op = obj.hessian_operator(theta)  # one set of gradient graphs for the spectrum and estimate
+    g = g.to(op.dtype)  # a half-precision model's gradient, in the curvature's working dtype
     path = None
     if k is None:
         products = _lanczos_products(op.shape[0], estimate)
@@ -241,7 +242,7 @@ def classify(
         path = obj.reducer.broadcast(path)  # timed: the ranks take rank 0's choice
     spectrum, inertia = _spectrum(op, k, path, tolerance, estimate, progress, seed)
     if grad_norm <= tolerance.grad_tol:
-        refuse_imprecise_verdict(obj, theta, spectrum, seed)
+        refuse_imprecise_verdict(obj, theta, spectrum, seed, op=op)
     point = _Point(
         obj, theta, float(loss), g, grad_norm, spectrum, tolerance, loss_lower_bound, radii, seed
     )

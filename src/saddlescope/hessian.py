@@ -289,7 +289,7 @@ def check_dense_fits(objective: Objective) -> None:
         objective: the objective (its size, dtype and memory budget).
     """
     need = objective.dense_hessian_bytes()
-    if not dense_hessian_fits(objective):
+    if need > objective.memory_budget:
         raise HessianTooLargeError(
             f"a dense Hessian of {objective.num_params:,} parameters in {objective.dtype} needs "
             f"{_human_bytes(need)} ({need:,} bytes), over this objective's memory budget of "

@@ -164,22 +164,19 @@ class CurvatureMonitor:
         grad_norm = float(g.norm())
         plateau = self._losses.flat() and grad_norm <= self.stall_grad_norm
         op = obj.hessian_operator(theta)
+        g = g.to(op.dtype)  # a half-precision model's gradient, in the curvature's working dtype
         start_vector = self._warm_start(obj.num_params)
-        res = self._extremes(op, start_vector)
+        res, low, high, threshold = self._extremes(op, start_vector)
         hvps = res.products
-        low, high = float(res.eigenvalues[0]), float(res.eigenvalues[-1])
-        threshold = self.tolerance.threshold(max(abs(low), abs(high)))
         if plateau and start_vector is not None and low >= -threshold:
             # a minimum is a claim about the whole spectrum: confirmed from a random start,
             # which a negative direction new since the last check cannot hide from
-            res, start_vector = self._extremes(op, None), None
+            (res, low, high, threshold), start_vector = self._extremes(op, None), None
             hvps += res.products
-            low, high = float(res.eigenvalues[0]), float(res.eigenvalues[-1])
-            threshold = self.tolerance.threshold(max(abs(low), abs(high)))
         u, decrease = None, None
         if low < -threshold:
             u = downhill(res.eigenvectors[:, 0], g)
-            decrease = -float(g.to(u.dtype) @ u) + 0.5 * abs(low)
+            decrease = -float(g @ u) + 0.5 * abs(low)
         bars: dict[str, float | None] = {}
         if self.inertia:
             est = estimate_inertia(op, rtol=self.tolerance.rtol, seed=self.seed + self.steps)
@@ -207,12 +204,14 @@ class CurvatureMonitor:
         self.log.write(check, res.ritz_values)
         return check
 
-    def _extremes(self, op: Any, start: Tensor | None) -> Any:
-        """λ_min and λ_max by Lanczos, each to lanczos_tol·max|λ| (absolute)."""
-        return lanczos(
+    def _extremes(self, op: Any, start: Tensor | None) -> tuple[Any, float, float, float]:
+        """(Lanczos result, λ_min, λ_max, zero band's half-width); λ to lanczos_tol·max|λ|."""
+        res = lanczos(
             op, 1, which="both", lanczos_tol=self.lanczos_tol, floor=1.0,
             seed=self.seed + self.steps, start=start,
         )  # fmt: skip
+        low, high = float(res.eigenvalues[0]), float(res.eigenvalues[-1])
+        return res, low, high, self.tolerance.threshold(max(abs(low), abs(high)))
 
     def _warm_start(self, n: int) -> Tensor | None:
         """The previous Ritz vectors summed, plus a random share (None before a first check)."""

@@ -41,9 +41,6 @@ class LossWindow:
         """The losses held, oldest first."""
         return list(self._losses)
 
-    def __len__(self) -> int:
-        return len(self._losses)
-
     def flat(self) -> bool:
         """True when the window is full and its losses vary by at most loss_tol·max(1, |L|)."""
         losses = self._losses

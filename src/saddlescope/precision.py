@@ -22,7 +22,7 @@ from torch import Tensor
 
 from saddlescope.errors import InvalidInputError
 from saddlescope.objective import Objective
-from saddlescope.operators import HALF_DTYPES
+from saddlescope.operators import HALF_DTYPES, Operator
 from saddlescope.spectrum import Spectrum
 from saddlescope.twins import module_at, objective_like
 
@@ -75,7 +75,12 @@ def float32_twin(obj: Objective) -> Objective:
 
 
 def product_error(
-    obj: Objective, theta: Tensor, *, steps: int = DEFAULT_POWER_STEPS, seed: int = 0
+    obj: Objective,
+    theta: Tensor,
+    *,
+    steps: int = DEFAULT_POWER_STEPS,
+    seed: int = 0,
+    op: Operator | None = None,
 ) -> PrecisionCheck:
     """Estimate ‖H̃ − H‖₂ at θ: H̃ the products in the objective's dtype, H in float32.
 
@@ -84,10 +89,12 @@ def product_error(
         theta: the parameters.
         steps: power iterations on v ↦ H̃v − Hv.
         seed: seeds the start vector.
+        op: the objective's Hessian operator at θ when the caller has it (its gradient graphs
+            are not built again).
     """
     if obj.dtype not in HALF_DTYPES:
         return PrecisionCheck(str(obj.dtype).removeprefix("torch."), 0.0, 0)
-    low = obj.hessian_operator(theta)
+    low = obj.hessian_operator(theta) if op is None else op
     ref = float32_twin(obj).hessian_operator(theta.float())
     gen = torch.Generator().manual_seed(seed)
     v = torch.randn(obj.num_params, generator=gen).to(obj.device)
@@ -127,7 +134,7 @@ def require_precision(check: PrecisionCheck, low: float, high: float, threshold:
 
 
 def refuse_imprecise_verdict(
-    obj: Objective, theta: Tensor, spectrum: Spectrum, seed: int = 0
+    obj: Objective, theta: Tensor, spectrum: Spectrum, seed: int = 0, op: Operator | None = None
 ) -> PrecisionCheck | None:
     """For a half-precision objective: measure its products' error, refuse what it could flip.
 
@@ -136,9 +143,10 @@ def refuse_imprecise_verdict(
         theta: the point classified.
         spectrum: its spectrum (λ_min, λ_max and the zero band's half-width).
         seed: seeds the power iteration's start vector.
+        op: the objective's Hessian operator at θ, when the caller has it.
     """
     if obj.dtype not in HALF_DTYPES:
         return None
-    check = product_error(obj, theta, seed=seed)
+    check = product_error(obj, theta, seed=seed, op=op)
     require_precision(check, spectrum.min, spectrum.max, spectrum.threshold)
     return check

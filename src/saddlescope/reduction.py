@@ -97,11 +97,12 @@ class ProcessGroupReducer:
 
     Args:
         group: the process group (None: the default group, which must be initialised).
-        scale: what this rank's shares are multiplied by before the all-reduce, W_r / W
-            (set by the objective once it knows every rank's weight).
+
+    ``scale`` is what this rank's shares are multiplied by before the all-reduce, W_r / W: 1
+    until the objective, once it knows every rank's weight, sets it.
     """
 
-    def __init__(self, group: Any = None, scale: float = 1.0) -> None:
+    def __init__(self, group: Any = None) -> None:
         dist = torch.distributed
         if not (dist.is_available() and dist.is_initialized()):
             raise DistributedError(
@@ -112,7 +113,7 @@ class ProcessGroupReducer:
         self.group = group
         self.rank = dist.get_rank(group)
         self.ranks = dist.get_world_size(group)
-        self.scale = scale
+        self.scale = 1.0
 
     def _run(self, what: str, call: Callable[[], T]) -> T:
         try:

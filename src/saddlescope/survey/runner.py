@@ -103,14 +103,12 @@ def _model(spec: RunSpec, data: Dataset) -> nn.Module:
     )
 
 
-def _objective(
-    spec: RunSpec, data: Dataset, model: nn.Module, dtype: torch.dtype = torch.float64
-) -> Objective:
+def _objective(spec: RunSpec, data: Dataset, model: nn.Module) -> Objective:
     return Objective(
         model,
         nn.MSELoss(),
         (data.inputs, data.targets),
-        dtype=dtype,
+        dtype=torch.float64,
         device=spec.device,
         memory_budget=spec.spectrum.memory_budget,
     )
